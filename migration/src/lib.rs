@@ -1,0 +1,24 @@
+//! Roster's schema migrations, applied by `roster migrate` and at `roster serve` start-up.
+
+// `MigrationTrait` is declared with `&SchemaManager` (an elided lifetime in a
+// path); implementations must match it exactly.
+#![allow(elided_lifetimes_in_paths)]
+
+pub use sea_orm_migration::MigrationStatus;
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_users;
+mod m20261126_000002_create_sessions;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261126_000001_create_users::Migration),
+            Box::new(m20261126_000002_create_sessions::Migration),
+        ]
+    }
+}

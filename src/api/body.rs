@@ -1,0 +1,256 @@
+//! `JsonBody<T>`: the JSON request payload of every write endpoint.
+//!
+//! poem-openapi's own `Json<T>` reports every failure as a 400 with a message
+//! that does not name the field. The contract separates the cases: a body that
+//! is not JSON is a 400, JSON of the wrong shape (missing field, wrong type,
+//! unknown field) is a 422 naming the field with a JSON pointer, and a body
+//! over the configured limit is a 413 even when it arrives chunked.
+
+use poem::{Request, RequestBody};
+use poem_openapi::{
+    impl_apirequest_for_payload,
+    payload::{ParsePayload, Payload},
+    registry::{MetaSchemaRef, Registry},
+    types::Type,
+};
+use serde::de::DeserializeOwned;
+
+use super::error::{ApiError, FieldError};
+
+/// The configured request body limit, added to every request by the app.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON request body deserialized into `T` (which derives both `Object`, for
+/// the document, and `Deserialize` with `deny_unknown_fields`, for parsing).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: Type> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        is_json(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let bytes = read_limited(request, body).await?;
+        parse(&bytes).map(Self).map_err(Into::into)
+    }
+}
+
+impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned);
+
+/// `application/json`, or any `application/*+json` such as `merge-patch+json`.
+#[must_use]
+pub fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Reads the whole body, refusing more than the configured limit.
+///
+/// # Errors
+///
+/// 413 past the limit; 400 when the connection fails mid-body.
+pub async fn read_limited(request: &Request, body: &mut RequestBody) -> Result<Vec<u8>, ApiError> {
+    let limit = request.data::<BodyLimit>().map_or(usize::MAX, |l| l.0);
+    let body = body
+        .take()
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("request body read twice")))?;
+    match body.into_bytes_limit(limit).await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(poem::error::ReadBodyError::PayloadTooLarge) => {
+            Err(ApiError::PayloadTooLarge { limit })
+        }
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "cannot read the request body: {e}"
+        ))),
+    }
+}
+
+/// Parses JSON bytes into `T`, mapping serde's error to the contract's status.
+///
+/// # Errors
+///
+/// 400 when the bytes are not JSON; 422 naming the field when the shape is wrong.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let starts_object = bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{');
+    if !starts_object {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => ApiError::Validation(vec![FieldError {
+                    field: String::new(),
+                    pointer: Some("#".to_owned()),
+                    message: "the body must be a JSON object".to_owned(),
+                }]),
+                Err(e) => ApiError::BadRequest(format!(
+                    "The body is not valid JSON: {}",
+                    strip_position(&e.to_string())
+                )),
+            },
+        );
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let err = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(value) => {
+            return match de.end() {
+                Ok(()) => Ok(value),
+                Err(e) => Err(ApiError::BadRequest(format!(
+                    "The body is not valid JSON: {}",
+                    strip_position(&e.to_string())
+                ))),
+            };
+        }
+        Err(err) => err,
+    };
+    let inner = err.inner();
+    if !matches!(inner.classify(), serde_json::error::Category::Data) {
+        return Err(ApiError::BadRequest(format!(
+            "The body is not valid JSON: {}",
+            strip_position(&inner.to_string())
+        )));
+    }
+    let message = strip_position(&inner.to_string());
+    let mut segments: Vec<String> = err
+        .path()
+        .iter()
+        .filter_map(|segment| match segment {
+            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+            serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+            _ => None,
+        })
+        .collect();
+    // serde reports a missing field at the enclosing object, with its name
+    // only in the message.
+    let message = if let Some(name) = backticked(&message, "missing field `") {
+        segments.push(name);
+        "is required".to_owned()
+    } else if backticked(&message, "unknown field `").is_some() {
+        "is not a known field".to_owned()
+    } else if message.starts_with("invalid type: null") {
+        "must not be null".to_owned()
+    } else {
+        message
+    };
+    let pointer = segments
+        .iter()
+        .fold("#".to_owned(), |mut pointer, segment| {
+            pointer.push('/');
+            pointer.push_str(&segment.replace('~', "~0").replace('/', "~1"));
+            pointer
+        });
+    Err(ApiError::Validation(vec![FieldError {
+        field: segments.join("."),
+        pointer: Some(pointer),
+        message,
+    }]))
+}
+
+fn backticked(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?;
+    rest.split('`').next().map(str::to_owned)
+}
+
+/// serde_json appends " at line 1 column 12"; clients need the field, not the column.
+fn strip_position(message: &str) -> String {
+    message
+        .rsplit_once(" at line ")
+        .map_or(message, |(head, _)| head)
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        email: String,
+        name: Option<String>,
+    }
+
+    fn field_errors(bytes: &[u8]) -> Vec<FieldError> {
+        match parse::<Body>(bytes) {
+            Err(ApiError::Validation(errors)) => errors,
+            other => panic!("expected 422, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_bad_requests() {
+        for body in [&b"{"[..], b"not json", b"", b"{\"email\": \"a\"} trailing"] {
+            assert!(
+                matches!(parse::<Body>(body), Err(ApiError::BadRequest(_))),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn shape_errors_name_the_field() {
+        let cases: [(&[u8], &str, &str); 4] = [
+            (b"{}", "email", "is required"),
+            (
+                b"{\"email\": 5}",
+                "email",
+                "invalid type: integer `5`, expected a string",
+            ),
+            (
+                b"{\"email\": \"a\", \"role\": \"admin\"}",
+                "role",
+                "is not a known field",
+            ),
+            (b"{\"email\": null}", "email", "must not be null"),
+        ];
+        for (body, field, message) in cases {
+            let errors = field_errors(body);
+            assert_eq!(errors[0].field, field, "{errors:?}");
+            assert_eq!(
+                errors[0].pointer.as_deref(),
+                Some(format!("#/{field}").as_str())
+            );
+            assert_eq!(errors[0].message, message);
+        }
+    }
+
+    #[test]
+    fn non_objects_point_at_the_root() {
+        let errors = field_errors(b"[1, 2]");
+        assert_eq!(errors[0].pointer.as_deref(), Some("#"));
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json("application/json"));
+        assert!(is_json("application/json; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/x-www-form-urlencoded"));
+    }
+}

@@ -1,0 +1,147 @@
+//! `/health/live`, `/health/ready` and `/health`: what orchestrators and operators poll.
+
+use std::time::Instant;
+
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+
+use super::{ApiTags, error::ApiError};
+use crate::db::Database;
+
+/// Health endpoints.
+#[derive(Debug)]
+pub struct HealthApi {
+    /// The pool to check.
+    pub db: Database,
+    /// When the process started serving, for `uptime_seconds`.
+    pub started: Instant,
+}
+
+/// A one-word status.
+#[derive(Debug, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct Status {
+    /// Always `ok`.
+    pub status: String,
+}
+
+impl Status {
+    fn ok() -> Json<Self> {
+        Json(Self {
+            status: "ok".into(),
+        })
+    }
+}
+
+/// The health document.
+#[derive(Debug, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct HealthReport {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    /// The running version of Roster.
+    pub version: String,
+    /// Seconds since the service started.
+    pub uptime_seconds: u64,
+    /// Individual checks.
+    pub checks: HealthChecks,
+}
+
+/// Individual checks of the health document.
+#[derive(Debug, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct HealthChecks {
+    /// The database check.
+    pub database: DatabaseCheck,
+}
+
+/// Database reachability, latency and pool occupancy.
+#[derive(Debug, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct DatabaseCheck {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    /// Round-trip time of `SELECT 1`, milliseconds; `null` when it failed.
+    pub latency_ms: Option<f64>,
+    /// Pool occupancy.
+    pub pool: PoolFigures,
+}
+
+/// Pool occupancy.
+#[derive(Debug, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct PoolFigures {
+    /// Open connections.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// Configured maximum.
+    pub max: u32,
+}
+
+/// `GET /health` answers.
+#[derive(Debug, ApiResponse)]
+pub enum HealthResponse {
+    /// Everything works.
+    #[oai(status = 200)]
+    Ok(Json<HealthReport>),
+    /// The database does not answer or migrations are pending; still a health
+    /// document, not a problem.
+    #[oai(status = 503)]
+    Unavailable(Json<HealthReport>),
+}
+
+#[OpenApi(tag = "ApiTags::Operations")]
+impl HealthApi {
+    /// Liveness
+    ///
+    /// `200 {"status":"ok"}` while the process serves requests. Touches nothing else.
+    #[oai(path = "/health/live", method = "get", operation_id = "getLiveness")]
+    async fn get_liveness(&self) -> Result<Json<Status>, ApiError> {
+        Ok(Status::ok())
+    }
+
+    /// Readiness
+    ///
+    /// `200 {"status":"ok"}` when the database answers and every migration is
+    /// applied; otherwise a `503` problem.
+    #[oai(path = "/health/ready", method = "get", operation_id = "getReadiness")]
+    async fn get_readiness(&self) -> Result<Json<Status>, ApiError> {
+        self.db.check_ready().await.map_err(ApiError::Unavailable)?;
+        Ok(Status::ok())
+    }
+
+    /// Health report
+    ///
+    /// Version, uptime, database latency and pool figures. `503` with the same
+    /// document when the database check fails.
+    #[oai(path = "/health", method = "get", operation_id = "getHealth")]
+    async fn get_health(&self) -> Result<HealthResponse, ApiError> {
+        let check = self.db.check_ready().await;
+        if let Err(e) = &check {
+            tracing::warn!(error = ?e, "health check failed");
+        }
+        let stats = self.db.pool_stats();
+        let status = if check.is_ok() { "ok" } else { "unavailable" };
+        let report = HealthReport {
+            status: status.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            checks: HealthChecks {
+                database: DatabaseCheck {
+                    status: status.into(),
+                    latency_ms: check.as_ref().ok().map(|d| d.as_secs_f64() * 1000.0),
+                    pool: PoolFigures {
+                        size: stats.size,
+                        idle: stats.idle,
+                        max: stats.max,
+                    },
+                },
+            },
+        };
+        Ok(if check.is_ok() {
+            HealthResponse::Ok(Json(report))
+        } else {
+            HealthResponse::Unavailable(Json(report))
+        })
+    }
+}

@@ -1,0 +1,83 @@
+//! The HTTP API: one `#[OpenApi]` struct per resource, combined into one
+//! service with its document, Swagger UI and the request-context layer.
+
+pub mod body;
+pub mod error;
+pub mod health;
+pub mod middleware;
+
+use std::time::Instant;
+
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::{
+    ContactObject, ExternalDocumentObject, LicenseObject, OpenApiService, ServerObject, Tags,
+};
+
+use crate::{config::Config, db::Database};
+
+/// The tags that group operations in the document.
+#[derive(Debug, Tags)]
+pub enum ApiTags {
+    /// Registration, login, tokens and sessions.
+    Auth,
+    /// The user directory.
+    Users,
+    /// Health, metrics and documentation.
+    Operations,
+}
+
+/// Everything an API struct may need, built once at start-up.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database pool.
+    pub db: Database,
+    /// The validated configuration.
+    pub config: Config,
+    /// When the service started.
+    pub started: Instant,
+}
+
+const DESCRIPTION: &str = "Roster is a user directory and authentication service: accounts, \
+login with JWT, roles and user administration.\n\nEvery error is an RFC 9457 \
+`application/problem+json` document (see the `Problem` schema) carrying the request's \
+`X-Request-Id`. Authenticate with `Authorization: Bearer <access_token>` from `POST /auth/login`.";
+
+/// The OpenAPI service: every operation, with the document's metadata.
+#[must_use]
+pub fn openapi(state: &AppState) -> OpenApiService<health::HealthApi, ()> {
+    OpenApiService::new(
+        health::HealthApi {
+            db: state.db.clone(),
+            started: state.started,
+        },
+        "Roster",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(DESCRIPTION)
+    .contact(
+        ContactObject::new()
+            .name("Roster maintainers")
+            .url("https://roster.dev"),
+    )
+    .license(LicenseObject::new("MIT OR Apache-2.0"))
+    .external_document(ExternalDocumentObject::new("https://roster.dev/docs"))
+    .server(ServerObject::new("/").description("This server"))
+}
+
+/// The whole application endpoint.
+#[must_use]
+pub fn app(state: &AppState) -> impl Endpoint + use<> {
+    let api = openapi(state);
+    let mut route = Route::new();
+    if state.config.docs {
+        route = route
+            .at("/openapi.json", api.spec_endpoint())
+            .nest("/docs", api.swagger_ui());
+    }
+    route
+        .nest("/", api)
+        .data(body::BodyLimit(state.config.max_body_bytes))
+        .with(middleware::RequestContext {
+            max_body_bytes: state.config.max_body_bytes,
+        })
+}

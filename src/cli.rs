@@ -1,0 +1,191 @@
+//! The command line: subcommands and every setting as a flag with its environment variable.
+//!
+//! Values stay raw strings here so that [`crate::config::Config::from_settings`]
+//! can reject a bad one with a single line that names the setting.
+
+use clap::{Args, Parser, Subcommand};
+
+/// Defaults of the contract's "Running" table.
+pub mod defaults {
+    /// Embedded SQLite in the working directory, created on first start.
+    pub const DATABASE_URL: &str = "sqlite://roster.db?mode=rwc";
+    /// Loopback only: exposing the service is a deliberate choice.
+    pub const BIND: &str = "127.0.0.1:8080";
+    /// `iss` and `aud` claims.
+    pub const JWT_ISSUER: &str = "roster";
+    /// `aud` claim.
+    pub const JWT_AUDIENCE: &str = "roster";
+    /// Access token lifetime, seconds.
+    pub const ACCESS_TOKEN_TTL: &str = "900";
+    /// Refresh token lifetime, seconds (30 days).
+    pub const REFRESH_TOKEN_TTL: &str = "2592000";
+    /// bcrypt work factor.
+    pub const BCRYPT_COST: &str = "12";
+    /// Largest accepted request body, bytes.
+    pub const MAX_BODY_BYTES: &str = "65536";
+    /// Failed logins per account within the window.
+    pub const LOGIN_MAX_FAILURES: &str = "10";
+    /// Failed logins per client address within the window.
+    pub const LOGIN_MAX_FAILURES_PER_IP: &str = "100";
+    /// Login throttling window, seconds.
+    pub const LOGIN_WINDOW: &str = "900";
+    /// Pool minimum.
+    pub const DB_MIN_CONNECTIONS: &str = "1";
+    /// Seconds to wait for a pooled connection before answering 503.
+    pub const DB_ACQUIRE_TIMEOUT: &str = "5";
+    /// Log filter.
+    pub const RUST_LOG: &str = "info";
+    /// `service.name` of exported traces.
+    pub const OTEL_SERVICE_NAME: &str = "roster";
+}
+
+/// Roster: a user directory and authentication service.
+#[derive(Debug, Parser)]
+#[command(name = "roster", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Settings shared by every subcommand.
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve until SIGINT/SIGTERM (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate {
+        /// List every migration and whether it is applied, changing nothing.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Validate the configuration and print the effective values, secrets redacted.
+    CheckConfig,
+}
+
+/// Every setting of the contract's "Running" section. Flags win over the environment.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Database: `sqlite://…` or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = defaults::DATABASE_URL, hide_env_values = true, global = true)]
+    pub database_url: String,
+    /// Listen address.
+    #[arg(long, env = "ROSTER_BIND", default_value = defaults::BIND, global = true)]
+    pub bind: String,
+    /// HS256 signing key, at least 32 bytes; random per process when unset.
+    #[arg(long, env = "ROSTER_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM Ed25519 or RSA private key: switches signing to EdDSA / RS256 and publishes the JWKS.
+    #[arg(long, env = "ROSTER_JWT_PRIVATE_KEY_FILE", global = true)]
+    pub jwt_private_key_file: Option<String>,
+    /// `iss` claim of issued tokens, required on presented ones.
+    #[arg(long, env = "ROSTER_JWT_ISSUER", default_value = defaults::JWT_ISSUER, global = true)]
+    pub jwt_issuer: String,
+    /// `aud` claim of issued tokens, required on presented ones.
+    #[arg(long, env = "ROSTER_JWT_AUDIENCE", default_value = defaults::JWT_AUDIENCE, global = true)]
+    pub jwt_audience: String,
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "ROSTER_ACCESS_TOKEN_TTL", default_value = defaults::ACCESS_TOKEN_TTL, global = true)]
+    pub access_token_ttl: String,
+    /// Refresh token (login session) lifetime in seconds.
+    #[arg(long, env = "ROSTER_REFRESH_TOKEN_TTL", default_value = defaults::REFRESH_TOKEN_TTL, global = true)]
+    pub refresh_token_ttl: String,
+    /// bcrypt cost, 4-31.
+    #[arg(long, env = "ROSTER_BCRYPT_COST", default_value = defaults::BCRYPT_COST, global = true)]
+    pub bcrypt_cost: String,
+    /// Allow open sign-up at `POST /auth/register`.
+    #[arg(
+        long,
+        env = "ROSTER_ALLOW_REGISTRATION",
+        default_value = "true",
+        global = true
+    )]
+    pub allow_registration: String,
+    /// Largest accepted request body in bytes; larger ones get 413.
+    #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value = defaults::MAX_BODY_BYTES, global = true)]
+    pub max_body_bytes: String,
+    /// Failed logins per account within the window before 429.
+    #[arg(long, env = "ROSTER_LOGIN_MAX_FAILURES", default_value = defaults::LOGIN_MAX_FAILURES, global = true)]
+    pub login_max_failures: String,
+    /// Failed logins per client address within the window before 429.
+    #[arg(long, env = "ROSTER_LOGIN_MAX_FAILURES_PER_IP", default_value = defaults::LOGIN_MAX_FAILURES_PER_IP, global = true)]
+    pub login_max_failures_per_ip: String,
+    /// Login throttling window in seconds.
+    #[arg(long, env = "ROSTER_LOGIN_WINDOW", default_value = defaults::LOGIN_WINDOW, global = true)]
+    pub login_window: String,
+    /// Serve Swagger UI at `/docs` and the document at `/openapi.json`.
+    #[arg(long, env = "ROSTER_DOCS", default_value = "true", global = true)]
+    pub docs: String,
+    /// Serve Prometheus metrics at `/metrics`.
+    #[arg(long, env = "ROSTER_METRICS", default_value = "true", global = true)]
+    pub metrics: String,
+    /// Pool maximum; 16 by default, 1 for in-memory SQLite.
+    #[arg(long, env = "ROSTER_DB_MAX_CONNECTIONS", global = true)]
+    pub db_max_connections: Option<String>,
+    /// Pool minimum.
+    #[arg(long, env = "ROSTER_DB_MIN_CONNECTIONS", default_value = defaults::DB_MIN_CONNECTIONS, global = true)]
+    pub db_min_connections: String,
+    /// Seconds to wait for a pooled connection before answering 503.
+    #[arg(long, env = "ROSTER_DB_ACQUIRE_TIMEOUT", default_value = defaults::DB_ACQUIRE_TIMEOUT, global = true)]
+    pub db_acquire_timeout: String,
+    /// At start-up, create this admin if no admin exists (with `ROSTER_ADMIN_PASSWORD`).
+    #[arg(long, env = "ROSTER_ADMIN_EMAIL", global = true)]
+    pub admin_email: Option<String>,
+    /// Password of the bootstrap admin.
+    #[arg(
+        long,
+        env = "ROSTER_ADMIN_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_password: Option<String>,
+    /// `json` or `pretty`; `json` unless stdout is a terminal.
+    #[arg(long, env = "ROSTER_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+    /// Log filter, in `tracing_subscriber::EnvFilter` syntax.
+    #[arg(long, env = "RUST_LOG", default_value = defaults::RUST_LOG, global = true)]
+    pub log_filter: String,
+    /// OTLP/HTTP endpoint; traces are exported only when set.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of exported traces.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = defaults::OTEL_SERVICE_NAME, global = true)]
+    pub otel_service_name: String,
+}
+
+impl Default for Settings {
+    /// The defaults, without reading flags or the environment (for tests and embedding).
+    fn default() -> Self {
+        Self {
+            database_url: defaults::DATABASE_URL.into(),
+            bind: defaults::BIND.into(),
+            jwt_secret: None,
+            jwt_private_key_file: None,
+            jwt_issuer: defaults::JWT_ISSUER.into(),
+            jwt_audience: defaults::JWT_AUDIENCE.into(),
+            access_token_ttl: defaults::ACCESS_TOKEN_TTL.into(),
+            refresh_token_ttl: defaults::REFRESH_TOKEN_TTL.into(),
+            bcrypt_cost: defaults::BCRYPT_COST.into(),
+            allow_registration: "true".into(),
+            max_body_bytes: defaults::MAX_BODY_BYTES.into(),
+            login_max_failures: defaults::LOGIN_MAX_FAILURES.into(),
+            login_max_failures_per_ip: defaults::LOGIN_MAX_FAILURES_PER_IP.into(),
+            login_window: defaults::LOGIN_WINDOW.into(),
+            docs: "true".into(),
+            metrics: "true".into(),
+            db_max_connections: None,
+            db_min_connections: defaults::DB_MIN_CONNECTIONS.into(),
+            db_acquire_timeout: defaults::DB_ACQUIRE_TIMEOUT.into(),
+            admin_email: None,
+            admin_password: None,
+            log_format: None,
+            log_filter: defaults::RUST_LOG.into(),
+            otlp_endpoint: None,
+            otel_service_name: defaults::OTEL_SERVICE_NAME.into(),
+        }
+    }
+}

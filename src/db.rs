@@ -1,0 +1,222 @@
+//! The database connection: pool set-up per backend, migrations, and health figures.
+
+use std::{str::FromStr, time::Duration};
+
+use anyhow::Context as _;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
+use secrecy::ExposeSecret;
+use sqlx::{
+    Connection as _, PgPool, SqlitePool,
+    postgres::{PgConnectOptions, PgConnection, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use crate::config::{Backend, DatabaseConfig};
+
+/// How long a SQLite writer waits for the lock before failing with "busy".
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An arbitrary, fixed key for `pg_advisory_lock`, so that instances starting
+/// at once on one Postgres apply migrations one after the other.
+const MIGRATION_LOCK_KEY: i64 = 0x526f_7374_6572; // "Roster" in ASCII
+
+/// The connection pool, with the SeaORM handle and the sqlx pool behind it.
+#[derive(Clone, Debug)]
+pub struct Database {
+    conn: DatabaseConnection,
+    pool: Pool,
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Pool occupancy for `/health` and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// Configured maximum.
+    pub max: u32,
+}
+
+/// One migration and whether it has been applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// Migration name, e.g. `m20261126_000001_create_users`.
+    pub name: String,
+    /// Whether it is applied.
+    pub applied: bool,
+}
+
+impl Database {
+    /// Opens the pool. SQLite gets WAL, foreign keys, a busy timeout and
+    /// `synchronous=NORMAL` on every connection.
+    ///
+    /// # Errors
+    ///
+    /// When the URL cannot be parsed or the first connection fails.
+    pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Self> {
+        let url = config.url.expose_secret();
+        match config.backend {
+            Backend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .context("DATABASE_URL is not a valid SQLite URL")?
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .foreign_keys(true)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .synchronous(SqliteSynchronous::Normal);
+                let mut pool = SqlitePoolOptions::new()
+                    .max_connections(config.max_connections)
+                    .min_connections(config.min_connections)
+                    .acquire_timeout(config.acquire_timeout);
+                if url.contains(":memory:") {
+                    // The only connection *is* the database: never recycle it.
+                    pool = pool.idle_timeout(None).max_lifetime(None);
+                }
+                let pool = pool
+                    .connect_with(options)
+                    .await
+                    .context("cannot open the SQLite database")?;
+                Ok(Self {
+                    conn: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool.clone()),
+                    pool: Pool::Sqlite(pool),
+                })
+            }
+            Backend::Postgres => {
+                let options = PgConnectOptions::from_str(url)
+                    .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(config.max_connections)
+                    .min_connections(config.min_connections)
+                    .acquire_timeout(config.acquire_timeout)
+                    .connect_with(options)
+                    .await
+                    .context("cannot connect to PostgreSQL")?;
+                Ok(Self {
+                    conn: SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone()),
+                    pool: Pool::Postgres(pool),
+                })
+            }
+        }
+    }
+
+    /// The SeaORM handle for queries.
+    #[must_use]
+    pub const fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// Applies pending migrations. On Postgres a session advisory lock, held
+    /// on a connection of its own, makes concurrent starts take turns; each
+    /// migration runs in a transaction, so a failure leaves nothing half-done.
+    ///
+    /// # Errors
+    ///
+    /// When a migration fails or the lock cannot be taken.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match &self.pool {
+            Pool::Sqlite(_) => Migrator::up(&self.conn, None)
+                .await
+                .context("applying migrations"),
+            Pool::Postgres(pool) => {
+                let mut lock = PgConnection::connect_with(&pool.connect_options())
+                    .await
+                    .context("connecting for the migration lock")?;
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(MIGRATION_LOCK_KEY)
+                    .execute(&mut lock)
+                    .await
+                    .context("taking the migration lock")?;
+                let result = Migrator::up(&self.conn, None)
+                    .await
+                    .context("applying migrations");
+                // Closing the session releases the lock even if the unlock fails.
+                let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(MIGRATION_LOCK_KEY)
+                    .execute(&mut lock)
+                    .await;
+                let _ = lock.close().await;
+                result
+            }
+        }
+    }
+
+    /// Every migration with its state, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// When the migration table cannot be read.
+    pub async fn migration_status(&self) -> anyhow::Result<Vec<MigrationState>> {
+        let all = Migrator::get_migration_with_status_read_only(&self.conn)
+            .await
+            .context("reading migration state")?;
+        Ok(all
+            .iter()
+            .map(|m| MigrationState {
+                name: m.name().to_owned(),
+                applied: m.status() == migration::MigrationStatus::Applied,
+            })
+            .collect())
+    }
+
+    /// Round-trips a trivial query and checks that no migration is pending;
+    /// returns the round-trip time.
+    ///
+    /// # Errors
+    ///
+    /// When the database does not answer or migrations are pending.
+    pub async fn check_ready(&self) -> anyhow::Result<Duration> {
+        let started = std::time::Instant::now();
+        self.conn
+            .execute_unprepared("SELECT 1")
+            .await
+            .context("database does not answer")?;
+        let latency = started.elapsed();
+        let pending = Migrator::get_pending_migrations_read_only(&self.conn)
+            .await
+            .context("reading migration state")?;
+        anyhow::ensure!(
+            pending.is_empty(),
+            "{} migrations are pending",
+            pending.len()
+        );
+        Ok(latency)
+    }
+
+    /// Current pool occupancy.
+    #[must_use]
+    pub fn pool_stats(&self) -> PoolStats {
+        let (size, idle, max) = match &self.pool {
+            Pool::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Pool::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        };
+        PoolStats {
+            size,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max,
+        }
+    }
+
+    /// Which backend this is.
+    #[must_use]
+    pub const fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Closes every connection, waiting for those in use to be returned.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! `Application`: connect, migrate, bind, route; then serve until stopped.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use poem::{Server, listener::TcpAcceptor};
+use tokio::{net::TcpListener, sync::Notify};
+
+use crate::{
+    api::{self, AppState},
+    config::{Config, JwtKey},
+    db::Database,
+};
+
+/// How long in-flight requests may take to finish after a stop signal.
+pub const GRACE_PERIOD: Duration = Duration::from_secs(30);
+
+/// A bound, migrated, ready-to-serve Roster.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    state: AppState,
+    stop: Arc<Notify>,
+}
+
+/// Stops a running [`Application`] as SIGTERM would (for tests and embedding).
+#[derive(Debug, Clone)]
+pub struct StopHandle(Arc<Notify>);
+
+impl StopHandle {
+    /// Asks the server to stop accepting and drain in-flight requests.
+    pub fn stop(&self) {
+        self.0.notify_one();
+    }
+}
+
+impl Application {
+    /// Connects to the database, applies pending migrations and binds the
+    /// listener (port 0 picks a free port; see [`Self::port`]).
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be opened or migrated, or the address cannot be bound.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = Database::connect(&config.database).await?;
+        db.migrate().await?;
+        if matches!(config.jwt.key, JwtKey::Generated(_)) {
+            tracing::warn!(
+                "ROSTER_JWT_SECRET is not set: using a random key, so tokens will not survive a restart"
+            );
+        }
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            port,
+            state: AppState {
+                db,
+                config,
+                started: Instant::now(),
+            },
+            stop: Arc::new(Notify::new()),
+        })
+    }
+
+    /// The port actually bound.
+    #[must_use]
+    pub const fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The database pool (tests use it to inspect state).
+    #[must_use]
+    pub const fn db(&self) -> &Database {
+        &self.state.db
+    }
+
+    /// A handle that stops the server like a signal does.
+    #[must_use]
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(Arc::clone(&self.stop))
+    }
+
+    /// Serves until SIGINT, SIGTERM or [`StopHandle::stop`]; then stops
+    /// accepting, lets in-flight requests finish (up to [`GRACE_PERIOD`]) and
+    /// closes the pool.
+    ///
+    /// # Errors
+    ///
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            port,
+            state,
+            stop,
+        } = self;
+        tracing::info!(port, backend = ?state.db.backend(), "roster is serving");
+        let endpoint = api::app(&state);
+        let signal = async move {
+            tokio::select! {
+                () = stop.notified() => {}
+                () = shutdown_signal() => {}
+            }
+            tracing::info!("stop requested: draining in-flight requests");
+        };
+        Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
+            .run_with_graceful_shutdown(endpoint, signal, Some(GRACE_PERIOD))
+            .await
+            .context("server failed")?;
+        state.db.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,95 @@
+//! The binary's configuration handling: one-line errors and redaction.
+
+use std::process::Command;
+
+fn roster(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("roster runs")
+}
+
+#[test]
+fn check_config_prints_effective_values_with_secrets_redacted() {
+    let out = roster(
+        &["check-config"],
+        &[
+            ("ROSTER_JWT_SECRET", "super-secret-key-super-secret-key-42"),
+            (
+                "DATABASE_URL",
+                "postgres://roster:pg-password@db.internal/roster",
+            ),
+            ("ROSTER_ADMIN_EMAIL", "root@example.com"),
+            ("ROSTER_ADMIN_PASSWORD", "admin-password-99"),
+            ("ROSTER_BCRYPT_COST", "10"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for secret in ["super-secret-key", "pg-password", "admin-password-99"] {
+        assert!(!stdout.contains(secret), "{secret} leaked:\n{stdout}");
+    }
+    assert!(stdout.contains("ROSTER_BCRYPT_COST = 10"), "{stdout}");
+    assert!(
+        stdout.contains("postgres://roster:[redacted]@db.internal/roster"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("root@example.com"), "{stdout}");
+}
+
+#[test]
+fn flags_override_the_environment() {
+    let out = roster(
+        &["check-config", "--bind", "0.0.0.0:9999"],
+        &[("ROSTER_BIND", "127.0.0.1:1")],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("ROSTER_BIND = 0.0.0.0:9999")
+    );
+}
+
+#[test]
+fn each_bad_value_stops_start_up_with_one_line_naming_it() {
+    let cases = [
+        ("DATABASE_URL", "mysql://localhost/x"),
+        ("ROSTER_JWT_SECRET", "too-short"),
+        ("ROSTER_BCRYPT_COST", "40"),
+        ("ROSTER_JWT_PRIVATE_KEY_FILE", "/nonexistent/key.pem"),
+        ("ROSTER_BIND", "not-an-address"),
+    ];
+    for (setting, value) in cases {
+        for command in ["check-config", "serve"] {
+            let out = roster(&[command], &[(setting, value)]);
+            assert_eq!(out.status.code(), Some(1), "{command} with bad {setting}");
+            let stderr = String::from_utf8(out.stderr).unwrap();
+            assert_eq!(stderr.lines().count(), 1, "{setting}: {stderr}");
+            assert!(stderr.contains(setting), "{setting}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn migrate_status_lists_pending_then_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+    let env = [("DATABASE_URL", url.as_str())];
+    let status = roster(&["migrate", "--status"], &env);
+    assert!(status.status.success(), "{status:?}");
+    let text = String::from_utf8(status.stdout).unwrap();
+    assert!(
+        text.lines().count() >= 2 && text.lines().all(|l| l.starts_with("pending")),
+        "{text}"
+    );
+
+    let applied = roster(&["migrate"], &env);
+    assert!(applied.status.success(), "{applied:?}");
+    let text = String::from_utf8(applied.stdout).unwrap();
+    assert!(text.lines().all(|l| l.starts_with("applied")), "{text}");
+}

@@ -1,0 +1,114 @@
+//! Health endpoints, `/docs` and `/openapi.json`.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{TestApp, backends};
+
+#[tokio::test]
+async fn liveness_returns_ok() {
+    for backend in backends() {
+        let app = TestApp::spawn(&backend).await;
+        let response = app.get("/health/live").await;
+        assert_eq!(response.status(), StatusCode::OK, "{backend:?}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            serde_json::json!({"status": "ok"})
+        );
+    }
+}
+
+#[tokio::test]
+async fn readiness_returns_ok_when_migrated() {
+    for backend in backends() {
+        let app = TestApp::spawn(&backend).await;
+        let response = app.get("/health/ready").await;
+        assert_eq!(response.status(), StatusCode::OK, "{backend:?}");
+        assert_eq!(response.json::<Value>().await.unwrap()["status"], "ok");
+    }
+}
+
+#[tokio::test]
+async fn health_reports_version_uptime_and_pool() {
+    for backend in backends() {
+        let app = TestApp::spawn(&backend).await;
+        let response = app.get("/health").await;
+        assert_eq!(response.status(), StatusCode::OK, "{backend:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+        assert!(body["uptime_seconds"].is_u64());
+        let db = &body["checks"]["database"];
+        assert_eq!(db["status"], "ok");
+        assert!(db["latency_ms"].as_f64().unwrap() >= 0.0);
+        assert_eq!(db["pool"]["max"], 4);
+        assert!(db["pool"]["size"].as_u64().unwrap() >= 1);
+    }
+}
+
+#[tokio::test]
+async fn health_and_readiness_report_a_lost_database() {
+    // Closing the pool is what a lost database looks like from inside.
+    let backend = &backends()[0];
+    let app = TestApp::spawn_with(backend, |s| s.db_acquire_timeout = "1".into()).await;
+    app.db.close().await;
+    let response = app.get("/health/ready").await;
+    crate::helpers::assert_problem(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    let response = app.get("/health").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/json; charset=utf-8"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["checks"]["database"]["latency_ms"], Value::Null);
+}
+
+#[tokio::test]
+async fn docs_serve_swagger_ui_and_the_document() {
+    let app = TestApp::spawn(&backends()[0]).await;
+    let docs = app.get("/docs").await;
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+
+    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    assert_eq!(spec["info"]["title"], "Roster");
+    assert_eq!(spec["info"]["version"], env!("CARGO_PKG_VERSION"));
+    assert!(spec["info"]["contact"]["name"].is_string());
+    assert!(spec["info"]["license"]["name"].is_string());
+    assert!(spec["servers"][0]["url"].is_string());
+    assert!(spec["components"]["schemas"]["Problem"].is_object());
+
+    let mut operation_ids = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path}: operationId"));
+            assert!(
+                id.chars().next().unwrap().is_ascii_lowercase(),
+                "{id} is camelCase"
+            );
+            assert_eq!(op["tags"].as_array().unwrap().len(), 1, "{id}: one tag");
+            assert!(op["summary"].is_string(), "{id}: summary");
+            let problem = &op["responses"]["500"]["content"]["application/problem+json"];
+            assert!(problem.is_object(), "{id}: declares problem responses");
+            operation_ids.push(id.to_owned());
+        }
+    }
+    let count = operation_ids.len();
+    operation_ids.sort();
+    operation_ids.dedup();
+    assert_eq!(operation_ids.len(), count, "operationIds are unique");
+}
+
+#[tokio::test]
+async fn docs_can_be_turned_off() {
+    let app = TestApp::spawn_with(&backends()[0], |s| s.docs = "false".into()).await;
+    assert_eq!(app.get("/docs").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/openapi.json").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

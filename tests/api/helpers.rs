@@ -1,0 +1,304 @@
+//! `TestApp`: a real Roster on a random port over a fresh database, per test.
+//!
+//! Every test runs against SQLite (a temp file) and, when
+//! `ROSTER_TEST_POSTGRES_URL` is set, against a new `test_<uuid>` Postgres
+//! database that is dropped afterwards.
+
+#![allow(dead_code)]
+
+use std::sync::{LazyLock, Once};
+
+use reqwest::{Method, Response, StatusCode};
+use roster::{
+    cli::Settings,
+    config::{Config, LogConfig, LogFormat},
+    db::Database,
+    startup::{Application, StopHandle},
+};
+use serde_json::Value;
+use sqlx::{Connection as _, Executor as _, PgConnection};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+
+/// A 32+ byte HS256 key shared by test apps.
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var_os("TEST_LOG").is_some() {
+        roster::telemetry::init(
+            &LogConfig {
+                format: LogFormat::Pretty,
+                filter: "info,sqlx=warn".into(),
+            },
+            roster::telemetry::LogTarget::Stdout,
+        );
+    }
+});
+
+/// Which database a test app runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// A temp SQLite file.
+    Sqlite,
+    /// A fresh database on the server `ROSTER_TEST_POSTGRES_URL` names.
+    Postgres(String),
+}
+
+/// SQLite always; Postgres too when `ROSTER_TEST_POSTGRES_URL` is set.
+pub fn backends() -> Vec<Backend> {
+    static SKIPPED: Once = Once::new();
+    let mut all = vec![Backend::Sqlite];
+    match std::env::var("ROSTER_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => all.push(Backend::Postgres(url)),
+        _ => SKIPPED.call_once(|| {
+            eprintln!("ROSTER_TEST_POSTGRES_URL is not set: PostgreSQL tests are skipped");
+        }),
+    }
+    all
+}
+
+/// A database that exists for one test.
+pub enum TestDatabase {
+    /// The directory holding the SQLite file; removed on drop.
+    Sqlite(TempDir),
+    /// A Postgres database, dropped on drop.
+    Postgres {
+        /// URL of the maintenance database used to create and drop it.
+        admin_url: String,
+        /// Its name.
+        name: String,
+    },
+}
+
+impl TestDatabase {
+    /// Creates an empty database and returns it with its URL.
+    pub async fn create(backend: &Backend) -> (Self, String) {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("roster.db").display()
+                );
+                (Self::Sqlite(dir), url)
+            }
+            Backend::Postgres(admin_url) => {
+                let name = format!("test_{}", uuid::Uuid::now_v7().simple());
+                let mut conn = PgConnection::connect(admin_url)
+                    .await
+                    .expect("connect to Postgres");
+                conn.execute(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+                    .await
+                    .expect("create test database");
+                let _ = conn.close().await;
+                let (base, _) = admin_url
+                    .split('?')
+                    .next()
+                    .unwrap()
+                    .rsplit_once('/')
+                    .expect("ROSTER_TEST_POSTGRES_URL names a database");
+                let url = format!("{base}/{name}");
+                (
+                    Self::Postgres {
+                        admin_url: admin_url.clone(),
+                        name,
+                    },
+                    url,
+                )
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Self::Postgres { admin_url, name } = self else {
+            return;
+        };
+        let (admin_url, name) = (admin_url.clone(), name.clone());
+        // Drop is synchronous and may run inside a runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
+                    let sql = format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#);
+                    let _ = conn.execute(sqlx::AssertSqlSafe(sql)).await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Settings for a test app: port 0, bcrypt cost 4, a fixed key, small pool.
+pub fn test_settings(database_url: &str) -> Settings {
+    Settings {
+        database_url: database_url.to_owned(),
+        bind: "127.0.0.1:0".into(),
+        jwt_secret: Some(TEST_JWT_SECRET.into()),
+        bcrypt_cost: "4".into(),
+        db_max_connections: Some("4".into()),
+        log_format: Some("json".into()),
+        ..Settings::default()
+    }
+}
+
+/// A running Roster with its own database.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// The bound port.
+    pub port: u16,
+    /// Which backend it runs on.
+    pub backend: Backend,
+    /// A client without cookies or redirects.
+    pub client: reqwest::Client,
+    /// A pool onto the same database, for inspecting state.
+    pub db: Database,
+    stop: StopHandle,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    // Last: the database is dropped after the server stops.
+    _database: TestDatabase,
+}
+
+impl TestApp {
+    /// Spawns an app with the test settings.
+    pub async fn spawn(backend: &Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns an app after `edit` adjusts the settings.
+    pub async fn spawn_with(backend: &Backend, edit: impl FnOnce(&mut Settings)) -> Self {
+        LazyLock::force(&TRACING);
+        let (database, url) = TestDatabase::create(backend).await;
+        let mut settings = test_settings(&url);
+        edit(&mut settings);
+        let config = Config::from_settings(&settings).expect("valid test config");
+        let app = Application::build(config).await.expect("app builds");
+        let port = app.port();
+        let db = app.db().clone();
+        let stop = app.stop_handle();
+        let server = tokio::spawn(app.run_until_stopped());
+        Self {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            backend: backend.clone(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            db,
+            stop,
+            server: Some(server),
+            _database: database,
+        }
+    }
+
+    /// Full URL of a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A request builder for a path.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `GET path` with a bearer token.
+    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `method path` with a JSON body.
+    pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Response {
+        self.request(method, path)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.send_json(Method::POST, path, body).await
+    }
+
+    /// Asks the server to stop and waits for it to finish.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.stop.stop();
+        self.server
+            .take()
+            .expect("running")
+            .await
+            .expect("server task")
+    }
+
+    /// The stop handle, to stop the server while requests are in flight.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Waits for a server stopped through [`Self::stop_handle`].
+    pub async fn wait_stopped(mut self) -> anyhow::Result<()> {
+        self.server
+            .take()
+            .expect("running")
+            .await
+            .expect("server task")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// Asserts a problem+json response of `status` and returns its body.
+pub async fn assert_problem(response: Response, status: StatusCode, slug: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json", "content type");
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .expect("x-request-id header")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(
+        body["type"],
+        format!("https://roster.dev/problems/{slug}"),
+        "{body}"
+    );
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    assert_eq!(body["request_id"], request_id, "{body}");
+    body
+}

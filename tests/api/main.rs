@@ -1,0 +1,10 @@
+//! Integration tests: a real server per test, on SQLite and (when configured) PostgreSQL.
+
+// Tests fail loudly: unwrapping is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod database;
+mod errors;
+mod health;
+mod helpers;
