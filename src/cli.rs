@@ -65,6 +65,16 @@ pub enum Command {
     },
     /// Validate the configuration and print the effective values, secrets redacted.
     CheckConfig,
+    /// Create an admin account; exits 1 if the email is taken.
+    CreateAdmin {
+        /// Email of the new admin.
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input
+        /// (otherwise from `ROSTER_ADMIN_PASSWORD`).
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 /// Every setting of the contract's "Running" section. Flags win over the environment.

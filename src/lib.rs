@@ -1,8 +1,11 @@
 //! Roster: a user directory and authentication service.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod startup;
+pub mod store;
 pub mod telemetry;

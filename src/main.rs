@@ -4,12 +4,16 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 use roster::{
+    auth::{AuthError, AuthService},
     cli::{Cli, Command},
     config::Config,
     db::Database,
+    domain::{Email, Password, Role},
     startup::Application,
+    store::Store,
     telemetry::{self, LogTarget},
 };
+use secrecy::ExposeSecret as _;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -60,5 +64,41 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig => Ok(()),
+        Command::CreateAdmin {
+            email,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                line.trim_end_matches(['\r', '\n']).to_owned()
+            } else {
+                config
+                    .bootstrap_admin
+                    .as_ref()
+                    .map(|a| a.password.expose_secret().to_owned())
+                    .or_else(|| std::env::var("ROSTER_ADMIN_PASSWORD").ok())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "give the password with --password-stdin or ROSTER_ADMIN_PASSWORD"
+                        )
+                    })?
+            };
+            let email =
+                Email::parse(&email).map_err(|e| anyhow::anyhow!("invalid --email: {e}"))?;
+            let password = Password::parse(&password)
+                .map_err(|e| anyhow::anyhow!("invalid password: it {e}"))?;
+            let db = Database::connect(&config.database).await?;
+            db.migrate().await?;
+            let auth = AuthService::new(&config, Store::new(db.conn().clone()))?;
+            let created = auth.create_user(&email, &password, None, Role::Admin).await;
+            db.close().await;
+            let user = created.map_err(|e| match e {
+                AuthError::EmailTaken => anyhow::anyhow!("{} is already taken", email.as_ref()),
+                other => anyhow::anyhow!(other),
+            })?;
+            println!("created admin {} ({})", user.email, user.id);
+            Ok(())
+        }
     }
 }

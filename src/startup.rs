@@ -11,8 +11,11 @@ use tokio::{net::TcpListener, sync::Notify};
 
 use crate::{
     api::{self, AppState},
-    config::{Config, JwtKey},
+    auth::AuthService,
+    config::{BootstrapAdmin, Config, JwtKey},
     db::Database,
+    domain::{Email, Password},
+    store::Store,
 };
 
 /// How long in-flight requests may take to finish after a stop signal.
@@ -48,6 +51,10 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db = Database::connect(&config.database).await?;
         db.migrate().await?;
+        let auth = Arc::new(AuthService::new(&config, Store::new(db.conn().clone()))?);
+        if let Some(admin) = &config.bootstrap_admin {
+            bootstrap_admin(&auth, admin).await?;
+        }
         if matches!(config.jwt.key, JwtKey::Generated(_)) {
             tracing::warn!(
                 "ROSTER_JWT_SECRET is not set: using a random key, so tokens will not survive a restart"
@@ -64,6 +71,7 @@ impl Application {
                 db,
                 config,
                 started: Instant::now(),
+                auth,
             },
             stop: Arc::new(Notify::new()),
         })
@@ -118,6 +126,23 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Creates the configured admin when no admin exists yet.
+async fn bootstrap_admin(auth: &AuthService, admin: &BootstrapAdmin) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret as _;
+    let email = Email::parse(&admin.email)
+        .map_err(|e| anyhow::anyhow!("invalid ROSTER_ADMIN_EMAIL: {e}"))?;
+    let password = Password::parse(admin.password.expose_secret())
+        .map_err(|e| anyhow::anyhow!("invalid ROSTER_ADMIN_PASSWORD: it {e}"))?;
+    if auth
+        .bootstrap_admin(&email, &password)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the bootstrap admin: {e}"))?
+    {
+        tracing::info!(email = email.as_ref(), "created the bootstrap admin");
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

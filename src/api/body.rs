@@ -8,9 +8,9 @@
 
 use poem::{Request, RequestBody};
 use poem_openapi::{
-    impl_apirequest_for_payload,
+    ApiExtractor, ApiExtractorType, ExtractParamOptions, impl_apirequest_for_payload,
     payload::{ParsePayload, Payload},
-    registry::{MetaSchemaRef, Registry},
+    registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry},
     types::Type,
 };
 use serde::de::DeserializeOwned;
@@ -53,6 +53,47 @@ impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
 
 impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned);
 
+/// A JSON body that may be omitted entirely (no body at all, or an empty one).
+#[derive(Debug)]
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for OptionalJsonBody<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: "application/json",
+                schema: T::schema_ref(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let bytes = read_limited(request, body).await?;
+        if bytes.is_empty() {
+            return Ok(Self(None));
+        }
+        if !request.content_type().is_some_and(is_json) {
+            return Err(ApiError::UnsupportedMediaType.into());
+        }
+        Ok(Self(Some(parse(&bytes)?)))
+    }
+}
+
 /// `application/json`, or any `application/*+json` such as `merge-patch+json`.
 #[must_use]
 pub fn is_json(content_type: &str) -> bool {
@@ -93,6 +134,11 @@ pub async fn read_limited(request: &Request, body: &mut RequestBody) -> Result<V
 ///
 /// 400 when the bytes are not JSON; 422 naming the field when the shape is wrong.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(ApiError::BadRequest(format!(
+            "The body is not valid UTF-8: {e}"
+        )));
+    }
     let starts_object = bytes
         .iter()
         .find(|b| !b.is_ascii_whitespace())
@@ -126,6 +172,20 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Err(err) => err,
     };
     let inner = err.inner();
+    // A shape error may be reported before the parser reaches a syntax error
+    // further on (`{"a": 1} trailing`): the body is only "wrong shape" if it
+    // is JSON at all.
+    let syntax = if matches!(inner.classify(), serde_json::error::Category::Data) {
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).err()
+    } else {
+        None
+    };
+    if let Some(syntax) = syntax {
+        return Err(ApiError::BadRequest(format!(
+            "The body is not valid JSON: {}",
+            strip_position(&syntax.to_string())
+        )));
+    }
     if !matches!(inner.classify(), serde_json::error::Category::Data) {
         return Err(ApiError::BadRequest(format!(
             "The body is not valid JSON: {}",
@@ -203,7 +263,14 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_bad_requests() {
-        for body in [&b"{"[..], b"not json", b"", b"{\"email\": \"a\"} trailing"] {
+        for body in [
+            &b"{"[..],
+            b"not json",
+            b"",
+            b"{\"email\": \"a\"} trailing",
+            b"{\"x\": 1} ]",
+            b"\"\xff\"",
+        ] {
             assert!(
                 matches!(parse::<Body>(body), Err(ApiError::BadRequest(_))),
                 "{:?}",

@@ -311,6 +311,37 @@ impl From<DbErr> for ApiError {
     }
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match err {
+            StoreError::EmailTaken => Self::Conflict("An account with this email already exists"),
+            StoreError::LastAdmin => Self::Conflict("The change would leave no admin"),
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Db(db) => db.into(),
+        }
+    }
+}
+
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(err: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError;
+        match err {
+            AuthError::InvalidCredentials => Self::Unauthorized("Invalid email or password"),
+            AuthError::InvalidToken => {
+                Self::Unauthorized("The token is invalid, expired or revoked")
+            }
+            AuthError::RateLimited(retry_after_secs) => Self::RateLimited { retry_after_secs },
+            AuthError::RegistrationClosed => Self::Forbidden("Registration is disabled"),
+            AuthError::EmailTaken => Self::Conflict("An account with this email already exists"),
+            AuthError::WrongPassword => Self::Forbidden("The current password is wrong"),
+            AuthError::SessionNotFound => Self::NotFound,
+            AuthError::Store(store) => store.into(),
+            AuthError::Internal(e) => e.into(),
+        }
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
         match err.downcast::<DbErr>() {

@@ -1,19 +1,23 @@
 //! The HTTP API: one `#[OpenApi]` struct per resource, combined into one
 //! service with its document, Swagger UI and the request-context layer.
 
+pub mod auth;
 pub mod body;
 pub mod error;
 pub mod health;
 pub mod middleware;
+pub mod security;
+pub mod types;
+pub mod users;
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{
     ContactObject, ExternalDocumentObject, LicenseObject, OpenApiService, ServerObject, Tags,
 };
 
-use crate::{config::Config, db::Database};
+use crate::{auth::AuthService, config::Config, db::Database};
 
 /// The tags that group operations in the document.
 #[derive(Debug, Tags)]
@@ -35,7 +39,23 @@ pub struct AppState {
     pub config: Config,
     /// When the service started.
     pub started: Instant,
+    /// The account flows.
+    pub auth: Arc<AuthService>,
 }
+
+/// Records a field's rule violation and yields the parsed value when valid.
+pub fn check<T>(
+    errors: &mut Vec<error::FieldError>,
+    field: &str,
+    parsed: Result<T, &'static str>,
+) -> Option<T> {
+    parsed
+        .map_err(|message| errors.push(error::FieldError::body(field, message)))
+        .ok()
+}
+
+/// Every operation of the service.
+pub type Apis = (health::HealthApi, auth::AuthApi, users::UsersApi);
 
 const DESCRIPTION: &str = "Roster is a user directory and authentication service: accounts, \
 login with JWT, roles and user administration.\n\nEvery error is an RFC 9457 \
@@ -44,12 +64,20 @@ login with JWT, roles and user administration.\n\nEvery error is an RFC 9457 \
 
 /// The OpenAPI service: every operation, with the document's metadata.
 #[must_use]
-pub fn openapi(state: &AppState) -> OpenApiService<health::HealthApi, ()> {
+pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        health::HealthApi {
-            db: state.db.clone(),
-            started: state.started,
-        },
+        (
+            health::HealthApi {
+                db: state.db.clone(),
+                started: state.started,
+            },
+            auth::AuthApi {
+                auth: Arc::clone(&state.auth),
+            },
+            users::UsersApi {
+                auth: Arc::clone(&state.auth),
+            },
+        ),
         "Roster",
         env!("CARGO_PKG_VERSION"),
     )
@@ -77,6 +105,7 @@ pub fn app(state: &AppState) -> impl Endpoint + use<> {
     route
         .nest("/", api)
         .data(body::BodyLimit(state.config.max_body_bytes))
+        .data(Arc::clone(&state.auth))
         .with(middleware::RequestContext {
             max_body_bytes: state.config.max_body_bytes,
         })

@@ -93,3 +93,63 @@ fn migrate_status_lists_pending_then_applied() {
     let text = String::from_utf8(applied.stdout).unwrap();
     assert!(text.lines().all(|l| l.starts_with("applied")), "{text}");
 }
+
+fn roster_with_stdin(args: &[&str], env: &[(&str, &str)], stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn create_admin_exit_codes_and_no_password_in_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+    let env = [("DATABASE_URL", url.as_str()), ("ROSTER_BCRYPT_COST", "4")];
+    let password = "a fine admin password";
+    let args = ["create-admin", "--email", "Root@X.io", "--password-stdin"];
+
+    let created = roster_with_stdin(&args, &env, &format!("{password}\n"));
+    assert_eq!(created.status.code(), Some(0), "{created:?}");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&created.stdout),
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(
+        out.contains("root@x.io") && !out.contains(password),
+        "{out}"
+    );
+
+    let taken = roster_with_stdin(&args, &env, &format!("{password}\n"));
+    assert_eq!(taken.status.code(), Some(1), "{taken:?}");
+
+    let mut env_password = env.to_vec();
+    env_password.push(("ROSTER_ADMIN_PASSWORD", password));
+    let from_env = roster(&["create-admin", "--email", "second@x.io"], &env_password);
+    assert_eq!(from_env.status.code(), Some(0), "{from_env:?}");
+
+    let weak = roster_with_stdin(
+        &["create-admin", "--email", "third@x.io", "--password-stdin"],
+        &env,
+        "password\n",
+    );
+    assert_eq!(weak.status.code(), Some(1), "{weak:?}");
+    let missing = roster(&["create-admin", "--email", "fourth@x.io"], &env);
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+}

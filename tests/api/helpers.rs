@@ -22,6 +22,12 @@ use tokio::task::JoinHandle;
 
 /// A 32+ byte HS256 key shared by test apps.
 pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+/// The admin every test app bootstraps.
+pub const ADMIN_EMAIL: &str = "admin@roster.test";
+/// Its password.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+/// A password that passes every rule.
+pub const PASSWORD: &str = "correct horse battery staple";
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
@@ -143,8 +149,19 @@ pub fn test_settings(database_url: &str) -> Settings {
         bcrypt_cost: "4".into(),
         db_max_connections: Some("4".into()),
         log_format: Some("json".into()),
+        admin_email: Some(ADMIN_EMAIL.into()),
+        admin_password: Some(ADMIN_PASSWORD.into()),
         ..Settings::default()
     }
+}
+
+/// An access and a refresh token.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    /// The JWT.
+    pub access: String,
+    /// The opaque refresh token.
+    pub refresh: String,
 }
 
 /// A running Roster with its own database.
@@ -237,6 +254,84 @@ impl TestApp {
     /// `POST path` with a JSON body.
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.send_json(Method::POST, path, body).await
+    }
+
+    /// `POST /auth/register`; asserts 201 and returns the user.
+    pub async fn register(&self, email: &str) -> Value {
+        let response = self
+            .post_json(
+                "/auth/register",
+                &serde_json::json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "register {email}");
+        response.json().await.unwrap()
+    }
+
+    /// `POST /auth/login` with any credentials.
+    pub async fn try_login(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/auth/login",
+            &serde_json::json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Logs in; asserts 200 and returns the token pair.
+    pub async fn login(&self, email: &str, password: &str) -> Tokens {
+        let response = self.try_login(email, password).await;
+        assert_eq!(response.status(), StatusCode::OK, "login {email}");
+        let body: Value = response.json().await.unwrap();
+        Tokens {
+            access: body["access_token"].as_str().unwrap().to_owned(),
+            refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Registers `email` and logs it in.
+    pub async fn signed_up(&self, email: &str) -> (Value, Tokens) {
+        let user = self.register(email).await;
+        (user, self.login(email, PASSWORD).await)
+    }
+
+    /// Logs in as the bootstrap admin.
+    pub async fn login_admin(&self) -> Tokens {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// `method path` with a bearer token and no body.
+    pub async fn send_auth(&self, method: Method, path: &str, token: &str) -> Response {
+        self.request(method, path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `method path` with a bearer token and a JSON body.
+    pub async fn send_json_auth(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> Response {
+        self.request(method, path)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Runs raw SQL against the app's database.
+    pub async fn sql(&self, sql: &str) {
+        use sea_orm::ConnectionTrait as _;
+        self.db
+            .conn()
+            .execute_unprepared(sql)
+            .await
+            .expect("SQL runs");
     }
 
     /// Asks the server to stop and waits for it to finish.

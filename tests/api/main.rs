@@ -3,8 +3,10 @@
 // Tests fail loudly: unwrapping is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth;
 mod cli;
 mod database;
 mod errors;
 mod health;
 mod helpers;
+mod shutdown;

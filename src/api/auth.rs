@@ -1,0 +1,368 @@
+//! `/auth`: registration, login, token refresh, logout, password change and
+//! session management; and the JWKS of an asymmetric signing key.
+
+use std::sync::Arc;
+
+use jsonwebtoken::jwk::JwkSet;
+use poem::Request;
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{
+    ApiTags,
+    body::{JsonBody, OptionalJsonBody},
+    check,
+    error::ApiError,
+    security::BearerAuth,
+    types::{Nullable, Timestamp, UserResponse},
+};
+use crate::{
+    auth::{
+        AuthService,
+        service::{ClientInfo, IssuedTokens},
+    },
+    domain::{Email, Password, UserName},
+};
+
+/// Longest `User-Agent` kept with a session.
+const MAX_USER_AGENT: usize = 512;
+
+/// Account endpoints.
+#[derive(Debug)]
+pub struct AuthApi {
+    /// The account flows.
+    pub auth: Arc<AuthService>,
+}
+
+/// Sign-up form.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Email address; stored lower-cased.
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    /// 8 to 128 characters; not one of the 10,000 most common passwords.
+    #[oai(validator(min_length = 8, max_length = 128))]
+    pub password: String,
+    /// Optional display name, at most 100 characters, no control characters.
+    #[oai(validator(max_length = 100))]
+    pub name: Option<String>,
+}
+
+/// Credentials.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Email address (any case).
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A refresh token to exchange.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh.
+    pub refresh_token: String,
+}
+
+/// Optional logout details.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutRequest {
+    /// A refresh token of the caller whose session should end too.
+    pub refresh_token: Option<String>,
+}
+
+/// A password change.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// The current password.
+    pub current_password: String,
+    /// The new password: 8 to 128 characters, not a common one.
+    #[oai(validator(min_length = 8, max_length = 128))]
+    pub new_password: String,
+}
+
+/// An access token and the refresh token that renews it.
+#[derive(Debug, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct TokenPair {
+    /// Signed JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Opaque, single-use token for `POST /auth/refresh`.
+    pub refresh_token: String,
+}
+
+impl From<IssuedTokens> for TokenPair {
+    fn from(t: IssuedTokens) -> Self {
+        Self {
+            access_token: t.access_token,
+            token_type: "Bearer".into(),
+            expires_in: t.expires_in,
+            refresh_token: t.refresh_token,
+        }
+    }
+}
+
+/// A live login session.
+#[derive(Debug, Object)]
+#[oai(rename_all = "snake_case", rename = "Session")]
+pub struct SessionResponse {
+    /// Session id: the `sid` claim of its tokens.
+    pub id: Uuid,
+    /// Login time.
+    pub created_at: Timestamp,
+    /// Last login or refresh.
+    pub last_used_at: Timestamp,
+    /// When the session's refresh token expires.
+    pub expires_at: Timestamp,
+    /// `User-Agent` of the login.
+    pub user_agent: Nullable<String>,
+    /// Client address of the login.
+    pub ip: Nullable<String>,
+    /// Whether this is the session of the token making the request.
+    pub current: bool,
+}
+
+/// `POST /auth/register` answers.
+#[derive(Debug, ApiResponse)]
+pub enum RegisterResponse {
+    /// The account was created.
+    #[oai(status = 201)]
+    Created(
+        Json<UserResponse>,
+        /// `/users/{id}` of the new account.
+        #[oai(header = "Location")]
+        String,
+    ),
+}
+
+/// An empty success.
+#[derive(Debug, ApiResponse)]
+pub enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
+/// `GET /.well-known/jwks.json` answers.
+#[derive(Debug, ApiResponse)]
+pub enum JwksResponse {
+    /// The public keys that verify access tokens.
+    #[oai(status = 200)]
+    Keys(Json<serde_json::Value>),
+}
+
+#[OpenApi(tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Register an account
+    ///
+    /// Creates a `user` account. `403` when registration is disabled, `409`
+    /// when the email is taken (case-insensitively; this reveals that the
+    /// account exists, which sign-up cannot avoid), `422` for a field rule.
+    #[oai(
+        path = "/auth/register",
+        method = "post",
+        operation_id = "registerUser"
+    )]
+    async fn register_user(
+        &self,
+        body: JsonBody<RegisterRequest>,
+    ) -> Result<RegisterResponse, ApiError> {
+        let body = body.0;
+        let mut errors = Vec::new();
+        let email = check(&mut errors, "email", Email::parse(&body.email));
+        let password = check(&mut errors, "password", Password::parse(&body.password));
+        let name = check(
+            &mut errors,
+            "name",
+            body.name.as_deref().map(UserName::parse).transpose(),
+        );
+        let (Some(email), Some(password), Some(name)) = (email, password, name) else {
+            return Err(ApiError::Validation(errors));
+        };
+        let user = self.auth.register(&email, &password, name.as_ref()).await?;
+        let location = format!("/users/{}", user.id);
+        Ok(RegisterResponse::Created(Json(user.into()), location))
+    }
+
+    /// Log in
+    ///
+    /// Exchanges email and password for a token pair and opens a session. An
+    /// unknown email and a wrong password give the same `401`, in about the
+    /// same time. After too many failures for the account or the client
+    /// address, `429` with `Retry-After`, even for the right password.
+    #[oai(path = "/auth/login", method = "post", operation_id = "login")]
+    async fn login(
+        &self,
+        req: &Request,
+        body: JsonBody<LoginRequest>,
+    ) -> Result<Json<TokenPair>, ApiError> {
+        let body = body.0;
+        let mut errors = Vec::new();
+        if body.email.trim().is_empty() {
+            errors.push(super::error::FieldError::body("email", "must not be empty"));
+        }
+        if body.password.is_empty() {
+            errors.push(super::error::FieldError::body(
+                "password",
+                "must not be empty",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let tokens = self
+            .auth
+            .login(&body.email, &body.password, client_info(req))
+            .await?;
+        Ok(Json(tokens.into()))
+    }
+
+    /// Refresh tokens
+    ///
+    /// Exchanges a refresh token for a new pair; the old refresh token stops
+    /// working. Presenting an already-used refresh token ends its session
+    /// (reuse detection) and is a `401`, except within 10 s of its rotation
+    /// (two tabs refreshing at once), which is a `401` that leaves the session alive.
+    #[oai(
+        path = "/auth/refresh",
+        method = "post",
+        operation_id = "refreshTokens"
+    )]
+    async fn refresh_tokens(
+        &self,
+        body: JsonBody<RefreshRequest>,
+    ) -> Result<Json<TokenPair>, ApiError> {
+        let tokens = self.auth.refresh(&body.0.refresh_token).await?;
+        Ok(Json(tokens.into()))
+    }
+
+    /// Log out
+    ///
+    /// Ends the caller's session: its refresh token and the presented access
+    /// token stop working at once. The body may be omitted.
+    #[oai(path = "/auth/logout", method = "post", operation_id = "logout")]
+    async fn logout(
+        &self,
+        auth: BearerAuth,
+        body: OptionalJsonBody<LogoutRequest>,
+    ) -> Result<NoContent, ApiError> {
+        let refresh = body.0.and_then(|b| b.refresh_token);
+        self.auth.logout(&auth.0, refresh.as_deref()).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Log out everywhere
+    ///
+    /// Ends every session of the caller; every access token stops working at once.
+    #[oai(path = "/auth/logout-all", method = "post", operation_id = "logoutAll")]
+    async fn logout_all(&self, auth: BearerAuth) -> Result<NoContent, ApiError> {
+        self.auth.end_sessions(auth.0.user.id, None).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Change password
+    ///
+    /// Verifies the current password (`403` when wrong), sets the new one and
+    /// ends every other session of the caller.
+    #[oai(
+        path = "/auth/password",
+        method = "post",
+        operation_id = "changePassword"
+    )]
+    async fn change_password(
+        &self,
+        auth: BearerAuth,
+        body: JsonBody<ChangePasswordRequest>,
+    ) -> Result<NoContent, ApiError> {
+        let body = body.0;
+        let new = Password::parse(&body.new_password)
+            .map_err(|m| ApiError::invalid("new_password", m))?;
+        self.auth
+            .change_password(&auth.0, &body.current_password, &new)
+            .await?;
+        Ok(NoContent::Done)
+    }
+
+    /// List my sessions
+    ///
+    /// The caller's live sessions, newest first; `current` marks the one
+    /// whose token made this request.
+    #[oai(path = "/auth/sessions", method = "get", operation_id = "listSessions")]
+    async fn list_sessions(
+        &self,
+        auth: BearerAuth,
+    ) -> Result<Json<Vec<SessionResponse>>, ApiError> {
+        let sessions = self.auth.sessions(auth.0.user.id).await?;
+        Ok(Json(
+            sessions
+                .into_iter()
+                .map(|s| SessionResponse {
+                    current: s.id == auth.0.session_id,
+                    id: s.id,
+                    created_at: Timestamp(s.created_at),
+                    last_used_at: Timestamp(s.last_used_at),
+                    expires_at: Timestamp(s.expires_at),
+                    user_agent: Nullable(s.user_agent),
+                    ip: Nullable(s.ip),
+                })
+                .collect(),
+        ))
+    }
+
+    /// End one of my sessions
+    ///
+    /// `404` when the id is not a live session of the caller.
+    #[oai(
+        path = "/auth/sessions/:id",
+        method = "delete",
+        operation_id = "endSession"
+    )]
+    async fn end_session(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<NoContent, ApiError> {
+        self.auth.end_session(auth.0.user.id, id.0).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Public signing keys
+    ///
+    /// The JWK set that verifies access tokens, when they are signed with an
+    /// EdDSA or RS256 key; `404` with HS256, whose key is secret.
+    #[oai(
+        path = "/.well-known/jwks.json",
+        method = "get",
+        operation_id = "getJwks"
+    )]
+    async fn get_jwks(&self) -> Result<JwksResponse, ApiError> {
+        let jwks: &JwkSet = self.auth.keys().jwks().ok_or(ApiError::NotFound)?;
+        let value = serde_json::to_value(jwks).map_err(|e| ApiError::Internal(e.into()))?;
+        Ok(JwksResponse::Keys(Json(value)))
+    }
+}
+
+fn client_info(req: &Request) -> ClientInfo {
+    ClientInfo {
+        ip: req
+            .remote_addr()
+            .as_socket_addr()
+            .map(std::net::SocketAddr::ip),
+        user_agent: req
+            .headers()
+            .get(poem::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
+    }
+}

@@ -1,0 +1,50 @@
+//! The bearer security scheme: every authenticated operation takes a
+//! `BearerAuth`, which exists only for a valid token of a live session and
+//! carries the caller's *current* user row. Admin-only operations call
+//! [`BearerAuth::admin`], the one place where that role is checked.
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem_openapi::{SecurityScheme, auth::Bearer};
+
+use super::error::ApiError;
+use crate::{
+    auth::{AuthService, service::Caller},
+    domain::Role,
+};
+
+/// `Authorization: Bearer <access_token>` from `POST /auth/login`.
+#[derive(Debug, SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
+pub struct BearerAuth(pub Caller);
+
+/// An authenticated caller whose current role is `admin`.
+#[derive(Debug)]
+pub struct Admin(pub Caller);
+
+impl BearerAuth {
+    /// The caller as an admin.
+    ///
+    /// # Errors
+    ///
+    /// 403 when the caller's current role is not `admin`.
+    pub fn admin(self) -> Result<Admin, ApiError> {
+        if self.0.user.role == Role::Admin {
+            Ok(Admin(self.0))
+        } else {
+            Err(ApiError::Forbidden("This operation needs the admin role"))
+        }
+    }
+}
+
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
+    let auth = req.data::<Arc<AuthService>>().ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!("AuthService missing from request data"))
+    })?;
+    let caller = auth
+        .authenticate(&bearer.token)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(caller)
+}

@@ -1,0 +1,340 @@
+//! Access tokens: signing, verification with pinned algorithm, issuer and
+//! audience, and the JWKS of an asymmetric key.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation,
+    jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash},
+};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use crate::{
+    config::{JwtConfig, JwtKey},
+    domain::Role,
+};
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
+const LEEWAY_SECS: u64 = 30;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// User id.
+    pub sub: Uuid,
+    /// Login session id.
+    pub sid: Uuid,
+    /// Role when issued (informational: authorization reads the current role).
+    pub role: String,
+    /// Issued at, seconds since the epoch.
+    pub iat: u64,
+    /// Not before.
+    pub nbf: u64,
+    /// Expiry.
+    pub exp: u64,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Token id.
+    pub jti: Uuid,
+}
+
+/// Signs and verifies access tokens with the configured key.
+#[derive(Clone)]
+pub struct JwtKeys {
+    algorithm: Algorithm,
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    jwks: Option<JwkSet>,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeys")
+            .field("algorithm", &self.algorithm)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtKeys {
+    /// Builds the keys from the configuration.
+    ///
+    /// # Errors
+    ///
+    /// When the private key cannot be used.
+    pub fn from_config(config: &JwtConfig) -> anyhow::Result<Self> {
+        let (algorithm, encoding, decoding, kid, jwks) = match &config.key {
+            JwtKey::Secret(secret) | JwtKey::Generated(secret) => {
+                let bytes = secret.expose_secret().as_bytes();
+                // A key id that names the key without revealing it.
+                let digest = Sha256::digest([b"roster-kid:".as_slice(), bytes].concat());
+                let kid = format!("hs256-{}", hex(&digest[..8]));
+                (
+                    Algorithm::HS256,
+                    EncodingKey::from_secret(bytes),
+                    DecodingKey::from_secret(bytes),
+                    kid,
+                    None,
+                )
+            }
+            JwtKey::PrivateKey { algorithm, pem, .. } => {
+                let pem = pem.expose_secret().as_bytes();
+                let encoding = match algorithm {
+                    Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
+                    _ => EncodingKey::from_rsa_pem(pem),
+                }
+                .context("reading the private key")?;
+                let mut jwk = Jwk::from_encoding_key(&encoding, *algorithm)
+                    .context("deriving the public key")?;
+                let kid = jwk
+                    .thumbprint(ThumbprintHash::SHA256)
+                    .context("key thumbprint")?;
+                jwk.common.key_id = Some(kid.clone());
+                jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+                jwk.common.key_algorithm = Some(match algorithm {
+                    Algorithm::EdDSA => KeyAlgorithm::EdDSA,
+                    _ => KeyAlgorithm::RS256,
+                });
+                let decoding = DecodingKey::from_jwk(&jwk).context("public key")?;
+                (
+                    *algorithm,
+                    encoding,
+                    decoding,
+                    kid,
+                    Some(JwkSet { keys: vec![jwk] }),
+                )
+            }
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        Ok(Self {
+            algorithm,
+            kid,
+            encoding,
+            decoding,
+            validation,
+            jwks,
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            ttl: config.access_ttl,
+        })
+    }
+
+    /// Access token lifetime.
+    #[must_use]
+    pub const fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The published key set; `None` with HS256.
+    #[must_use]
+    pub const fn jwks(&self) -> Option<&JwkSet> {
+        self.jwks.as_ref()
+    }
+
+    /// Signs an access token for a session.
+    ///
+    /// # Errors
+    ///
+    /// When signing fails.
+    pub fn issue(&self, user: Uuid, session: Uuid, role: Role) -> anyhow::Result<String> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            sub: user,
+            sid: session,
+            role: role.as_str().to_owned(),
+            iat: now,
+            nbf: now,
+            exp: now + self.ttl.as_secs(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            jti: Uuid::now_v7(),
+        };
+        let mut header = Header::new(self.algorithm);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding).context("signing the access token")
+    }
+
+    /// Verifies a token's signature, algorithm, issuer, audience and times,
+    /// and that every claim is present.
+    ///
+    /// # Errors
+    ///
+    /// When any check fails; the reason is only for logs.
+    pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use secrecy::SecretString;
+
+    use super::*;
+
+    const SECRET: &str = "unit-test-secret-unit-test-secret-0123456";
+
+    fn config(key: JwtKey) -> JwtConfig {
+        JwtConfig {
+            key,
+            issuer: "roster".into(),
+            audience: "roster".into(),
+            access_ttl: Duration::from_secs(900),
+            refresh_ttl: Duration::from_secs(3600),
+        }
+    }
+
+    fn hs256() -> JwtKeys {
+        JwtKeys::from_config(&config(JwtKey::Secret(SecretString::from(SECRET)))).unwrap()
+    }
+
+    fn b64(data: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+    }
+
+    fn claims_json(edit: impl FnOnce(&mut serde_json::Value)) -> serde_json::Value {
+        let now = jsonwebtoken::get_current_timestamp();
+        let mut v = serde_json::json!({
+            "sub": Uuid::now_v7(), "sid": Uuid::now_v7(), "role": "user",
+            "iat": now, "nbf": now, "exp": now + 600,
+            "iss": "roster", "aud": "roster", "jti": Uuid::now_v7(),
+        });
+        edit(&mut v);
+        v
+    }
+
+    fn sign_hs256(claims: &serde_json::Value, secret: &str) -> String {
+        let header = Header::new(Algorithm::HS256);
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_carry_every_claim() {
+        let keys = hs256();
+        let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
+        let token = keys.issue(user, session, Role::Admin).unwrap();
+        let claims = keys.verify(&token).unwrap();
+        assert_eq!(
+            (claims.sub, claims.sid, claims.role.as_str()),
+            (user, session, "admin")
+        );
+        assert_eq!(claims.exp - claims.iat, 900);
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, Algorithm::HS256);
+        assert!(header.kid.unwrap().starts_with("hs256-"));
+    }
+
+    #[test]
+    fn each_attack_is_rejected() {
+        let keys = hs256();
+        let good = claims_json(|_| {});
+        let now = jsonwebtoken::get_current_timestamp();
+        let none_token = format!(
+            "{}.{}.",
+            b64(br#"{"alg":"none","typ":"JWT"}"#),
+            b64(good.to_string().as_bytes())
+        );
+        let valid = sign_hs256(&good, SECRET);
+        let mut parts: Vec<&str> = valid.split('.').collect();
+        let tampered_payload = b64(claims_json(|c| c["role"] = "admin".into())
+            .to_string()
+            .as_bytes());
+        parts[1] = &tampered_payload;
+        let tampered = parts.join(".");
+        let hs384 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS384),
+            &good,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap();
+        let cases: Vec<(&str, String)> = vec![
+            ("alg none", none_token),
+            (
+                "wrong key",
+                sign_hs256(&good, "another-secret-another-secret-another"),
+            ),
+            ("wrong algorithm", hs384),
+            ("tampered payload", tampered),
+            (
+                "expired",
+                sign_hs256(&claims_json(|c| c["exp"] = (now - 120).into()), SECRET),
+            ),
+            (
+                "not yet valid",
+                sign_hs256(&claims_json(|c| c["nbf"] = (now + 120).into()), SECRET),
+            ),
+            (
+                "wrong issuer",
+                sign_hs256(&claims_json(|c| c["iss"] = "evil".into()), SECRET),
+            ),
+            (
+                "wrong audience",
+                sign_hs256(&claims_json(|c| c["aud"] = "evil".into()), SECRET),
+            ),
+            (
+                "missing sid",
+                sign_hs256(
+                    &claims_json(|c| {
+                        c.as_object_mut().unwrap().remove("sid");
+                    }),
+                    SECRET,
+                ),
+            ),
+            (
+                "missing exp",
+                sign_hs256(
+                    &claims_json(|c| {
+                        c.as_object_mut().unwrap().remove("exp");
+                    }),
+                    SECRET,
+                ),
+            ),
+            ("garbage", "not.a.token".to_owned()),
+        ];
+        for (name, token) in cases {
+            assert!(keys.verify(&token).is_err(), "{name} must be rejected");
+        }
+        assert!(keys.verify(&valid).is_ok(), "the untampered token verifies");
+    }
+
+    #[test]
+    fn leeway_is_thirty_seconds() {
+        let keys = hs256();
+        let now = jsonwebtoken::get_current_timestamp();
+        let recent = sign_hs256(&claims_json(|c| c["exp"] = (now - 10).into()), SECRET);
+        assert!(
+            keys.verify(&recent).is_ok(),
+            "10 s past expiry is within leeway"
+        );
+    }
+
+    #[test]
+    fn hs256_publishes_no_jwks() {
+        assert!(hs256().jwks().is_none());
+    }
+}

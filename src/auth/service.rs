@@ -1,0 +1,395 @@
+//! The account flows: register, login, refresh, logout, password change and
+//! the bearer check, built from the store, the hasher and the JWT keys.
+
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use super::{jwt::JwtKeys, password::PasswordHasher, throttle::AddressLimiter};
+use crate::{
+    config::{Config, LoginLimits},
+    domain::{Email, Password, Role, User, UserName},
+    store::{RefreshOutcome, SessionInfo, Store, StoreError},
+};
+
+/// Outcomes of the account flows that callers turn into responses.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown email or wrong password (indistinguishable on purpose).
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// Missing, malformed, expired or revoked token.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    /// Too many failed logins; retry after this many seconds.
+    #[error("too many failed logins")]
+    RateLimited(u64),
+    /// Sign-up is disabled.
+    #[error("registration is disabled")]
+    RegistrationClosed,
+    /// The email belongs to another account.
+    #[error("email is taken")]
+    EmailTaken,
+    /// The current password given for a sensitive change is wrong.
+    #[error("current password is wrong")]
+    WrongPassword,
+    /// No such live session of the caller.
+    #[error("no such session")]
+    SessionNotFound,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// Hashing or signing failed.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::EmailTaken => Self::EmailTaken,
+            StoreError::NotFound => Self::InvalidToken,
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// A freshly issued access and refresh token.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    /// Signed JWT.
+    pub access_token: String,
+    /// Access token lifetime, seconds.
+    pub expires_in: u64,
+    /// Opaque refresh token (only its hash is stored).
+    pub refresh_token: String,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user as stored now (current role, not the token's).
+    pub user: User,
+    /// The login session the token belongs to.
+    pub session_id: Uuid,
+}
+
+/// Where a login comes from.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// Client address.
+    pub ip: Option<IpAddr>,
+    /// `User-Agent` header, truncated.
+    pub user_agent: Option<String>,
+}
+
+/// The account flows.
+#[derive(Debug)]
+pub struct AuthService {
+    store: Store,
+    hasher: PasswordHasher,
+    jwt: JwtKeys,
+    refresh_ttl: std::time::Duration,
+    allow_registration: bool,
+    limits: LoginLimits,
+    addresses: AddressLimiter,
+}
+
+impl AuthService {
+    /// Builds the service from the configuration.
+    ///
+    /// # Errors
+    ///
+    /// When the signing key cannot be used.
+    pub fn new(config: &Config, store: Store) -> anyhow::Result<Self> {
+        Ok(Self {
+            store,
+            hasher: PasswordHasher::new(config.bcrypt_cost),
+            jwt: JwtKeys::from_config(&config.jwt)?,
+            refresh_ttl: config.jwt.refresh_ttl,
+            allow_registration: config.allow_registration,
+            limits: config.login_limits,
+            addresses: AddressLimiter::new(
+                config.login_limits.max_failures_per_ip,
+                config.login_limits.window,
+            ),
+        })
+    }
+
+    /// The signing keys (for the JWKS endpoint).
+    #[must_use]
+    pub const fn keys(&self) -> &JwtKeys {
+        &self.jwt
+    }
+
+    /// Open sign-up: always role `user`.
+    ///
+    /// # Errors
+    ///
+    /// `RegistrationClosed`, `EmailTaken`.
+    pub async fn register(
+        &self,
+        email: &Email,
+        password: &Password,
+        name: Option<&UserName>,
+    ) -> Result<User, AuthError> {
+        if !self.allow_registration {
+            return Err(AuthError::RegistrationClosed);
+        }
+        self.create_user(email, password, name, Role::User).await
+    }
+
+    /// Creates a user with any role (admin operations and bootstrap).
+    ///
+    /// # Errors
+    ///
+    /// `EmailTaken`.
+    pub async fn create_user(
+        &self,
+        email: &Email,
+        password: &Password,
+        name: Option<&UserName>,
+        role: Role,
+    ) -> Result<User, AuthError> {
+        let hash = self.hasher.hash(password.expose()).await?;
+        Ok(self.store.create_user(email, hash, name, role).await?)
+    }
+
+    /// Creates the admin when no admin exists; returns whether it did.
+    ///
+    /// # Errors
+    ///
+    /// `EmailTaken` when the email belongs to a non-admin.
+    pub async fn bootstrap_admin(
+        &self,
+        email: &Email,
+        password: &Password,
+    ) -> Result<bool, AuthError> {
+        if self.store.admin_exists().await? {
+            return Ok(false);
+        }
+        self.create_user(email, password, None, Role::Admin).await?;
+        Ok(true)
+    }
+
+    /// Checks credentials and opens a session.
+    ///
+    /// # Errors
+    ///
+    /// `RateLimited` (checked first, so even a right password gets it), then
+    /// `InvalidCredentials` for an unknown email and a wrong password alike.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: ClientInfo,
+    ) -> Result<IssuedTokens, AuthError> {
+        let email = email.trim().to_lowercase();
+        if let Some(secs) = client.ip.and_then(|ip| self.addresses.locked_for(ip)) {
+            return Err(AuthError::RateLimited(secs));
+        }
+        if let Some(secs) = self
+            .store
+            .login_locked_for(&email, self.limits.max_failures, self.limits.window)
+            .await?
+        {
+            return Err(AuthError::RateLimited(secs));
+        }
+        let found = self.store.find_credentials(&email).await?;
+        // Unknown emails verify against a dummy hash: same work, same answer.
+        let hash = found.as_ref().map(|(_, h)| h.as_str());
+        let verified = self.hasher.verify(password, hash).await?;
+        let Some((user, _)) = found.filter(|_| verified) else {
+            self.store
+                .record_login_failure(&email, self.limits.window)
+                .await?;
+            if let Some(ip) = client.ip {
+                self.addresses.record_failure(ip);
+            }
+            return Err(AuthError::InvalidCredentials);
+        };
+        self.store.reset_login_failures(&email).await?;
+        let refresh_token = new_refresh_token();
+        let session = self
+            .store
+            .create_session(
+                user.id,
+                hash_refresh_token(&refresh_token),
+                self.refresh_ttl,
+                client.user_agent,
+                client.ip.map(|ip| ip.to_string()),
+            )
+            .await?;
+        self.tokens(&user, session.id, refresh_token)
+    }
+
+    /// Rotates a refresh token into a new pair.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidToken` for unknown, expired, revoked or already-used tokens
+    /// (an already-used one older than 10 s also revokes its session).
+    pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedTokens, AuthError> {
+        let next = new_refresh_token();
+        let outcome = self
+            .store
+            .rotate_refresh_token(
+                &hash_refresh_token(refresh_token),
+                hash_refresh_token(&next),
+            )
+            .await?;
+        match outcome {
+            RefreshOutcome::Rotated { session_id, user } => self.tokens(&user, session_id, next),
+            RefreshOutcome::Reused { session_id } => {
+                tracing::warn!(%session_id, "refresh token reused: session revoked");
+                Err(AuthError::InvalidToken)
+            }
+            RefreshOutcome::RecentlyRotated | RefreshOutcome::Invalid => {
+                Err(AuthError::InvalidToken)
+            }
+        }
+    }
+
+    /// The caller behind a bearer token, with its current role.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidToken` when the token fails verification or its session is not live.
+    pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
+        let claims = self.jwt.verify(token).map_err(|e| {
+            tracing::debug!(reason = %e, "bearer token rejected");
+            AuthError::InvalidToken
+        })?;
+        let user = self
+            .store
+            .authenticate(claims.sid, claims.sub)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        Ok(Caller {
+            user,
+            session_id: claims.sid,
+        })
+    }
+
+    /// Ends the caller's session, and the session of `refresh_token` when it
+    /// is another of the caller's.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub async fn logout(
+        &self,
+        caller: &Caller,
+        refresh_token: Option<&str>,
+    ) -> Result<(), AuthError> {
+        self.store
+            .end_session(caller.user.id, caller.session_id)
+            .await?;
+        if let Some(token) = refresh_token {
+            if let Some((session_id, owner)) = self
+                .store
+                .session_of_refresh_token(&hash_refresh_token(token))
+                .await?
+            {
+                if owner == caller.user.id {
+                    self.store.end_session(owner, session_id).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends every session of a user; `keep` survives.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub async fn end_sessions(&self, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, AuthError> {
+        Ok(self.store.end_sessions(user_id, keep).await?)
+    }
+
+    /// Ends one of the caller's live sessions.
+    ///
+    /// # Errors
+    ///
+    /// `SessionNotFound` when it is not a live session of the caller.
+    pub async fn end_session(&self, user_id: Uuid, session_id: Uuid) -> Result<(), AuthError> {
+        if self.store.end_session(user_id, session_id).await? {
+            Ok(())
+        } else {
+            Err(AuthError::SessionNotFound)
+        }
+    }
+
+    /// The caller's live sessions.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub async fn sessions(&self, user_id: Uuid) -> Result<Vec<SessionInfo>, AuthError> {
+        Ok(self.store.live_sessions(user_id).await?)
+    }
+
+    /// Checks a user's current password.
+    ///
+    /// # Errors
+    ///
+    /// `WrongPassword`.
+    pub async fn check_password(&self, user_id: Uuid, password: &str) -> Result<(), AuthError> {
+        let hash = self.store.password_hash(user_id).await?;
+        if self.hasher.verify(password, Some(&hash)).await? {
+            Ok(())
+        } else {
+            Err(AuthError::WrongPassword)
+        }
+    }
+
+    /// Changes the caller's password and ends its other sessions.
+    ///
+    /// # Errors
+    ///
+    /// `WrongPassword` when `current` is wrong.
+    pub async fn change_password(
+        &self,
+        caller: &Caller,
+        current: &str,
+        new: &Password,
+    ) -> Result<(), AuthError> {
+        self.check_password(caller.user.id, current).await?;
+        let hash = self.hasher.hash(new.expose()).await?;
+        self.store.set_password_hash(caller.user.id, hash).await?;
+        self.store
+            .end_sessions(caller.user.id, Some(caller.session_id))
+            .await?;
+        Ok(())
+    }
+
+    fn tokens(
+        &self,
+        user: &User,
+        session_id: Uuid,
+        refresh_token: String,
+    ) -> Result<IssuedTokens, AuthError> {
+        Ok(IssuedTokens {
+            access_token: self.jwt.issue(user.id, session_id, user.role)?,
+            expires_in: self.jwt.ttl().as_secs(),
+            refresh_token,
+        })
+    }
+}
+
+/// 256 random bits, base64url.
+fn new_refresh_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256, hex: what the database holds instead of the token.
+fn hash_refresh_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -1,0 +1,73 @@
+//! Email addresses as the contract defines them.
+
+/// A trimmed, lower-cased email address: at most 254 characters, one `@`, a
+/// dot in the domain. Two addresses differing only in case are the same account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    /// Validates and normalises an address.
+    ///
+    /// # Errors
+    ///
+    /// A message for the client when the address breaks a rule.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err("must not be empty");
+        }
+        if trimmed.chars().count() > 254 {
+            return Err("must be at most 254 characters");
+        }
+        if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("must be a valid email address");
+        }
+        let mut parts = trimmed.split('@');
+        let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err("must be a valid email address");
+        };
+        let domain_ok = domain.contains('.') && domain.split('.').all(|label| !label.is_empty());
+        if local.is_empty() || !domain_ok {
+            return Err("must be a valid email address");
+        }
+        Ok(Self(trimmed.to_lowercase()))
+    }
+}
+
+impl AsRef<str> for Email {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_case_and_whitespace() {
+        assert_eq!(Email::parse("  Ann@X.io ").unwrap().as_ref(), "ann@x.io");
+    }
+
+    #[test]
+    fn rejects_each_broken_rule() {
+        let long = format!("{}@x.io", "a".repeat(250));
+        for bad in [
+            "", "   ", "no-at.io", "a@b@c.io", "@x.io", "a@nodot", "a@x.", "a@.io", "a b@x.io",
+            "a\0@x.io", &long,
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn accepts_reasonable_addresses() {
+        for good in [
+            "a@x.io",
+            "first.last+tag@sub.example.co.uk",
+            "Ünï@exämple.de",
+        ] {
+            assert!(Email::parse(good).is_ok(), "{good:?} should be accepted");
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Validated domain types: an `Email`, `Password`, `UserName` or `Role` value
+//! is valid by construction. No HTTP, no SQL.
+
+mod email;
+mod password;
+mod user;
+
+pub use email::Email;
+pub use password::Password;
+pub use user::{Role, User, UserName};

@@ -1,0 +1,106 @@
+//! Users, roles and display names.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Manages every user.
+    Admin,
+    /// Manages itself.
+    User,
+}
+
+impl Role {
+    /// The stored and serialized form.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::User => "user",
+        }
+    }
+
+    /// Parses the stored form.
+    ///
+    /// # Errors
+    ///
+    /// When the value is neither `admin` nor `user`.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        match raw {
+            "admin" => Ok(Self::Admin),
+            "user" => Ok(Self::User),
+            _ => Err("must be `admin` or `user`"),
+        }
+    }
+}
+
+/// An optional display name: at most 100 characters, no control characters
+/// (a NUL byte would otherwise fail inside the Postgres driver).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserName(String);
+
+impl UserName {
+    /// Validates a name.
+    ///
+    /// # Errors
+    ///
+    /// A message for the client when a rule is broken.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        if raw.chars().count() > 100 {
+            return Err("must be at most 100 characters");
+        }
+        if raw.chars().any(char::is_control) {
+            return Err("must not contain control characters");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+impl AsRef<str> for UserName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A user as the rest of the service sees it: never with a password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Public id (UUID v7).
+    pub id: Uuid,
+    /// Lower-cased email.
+    pub email: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Current role.
+    pub role: Role,
+    /// Creation time, microsecond precision.
+    pub created_at: DateTime<Utc>,
+    /// Last change, microsecond precision.
+    pub updated_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip() {
+        for role in [Role::Admin, Role::User] {
+            assert_eq!(Role::parse(role.as_str()), Ok(role));
+        }
+        assert!(Role::parse("root").is_err());
+        assert!(Role::parse("Admin").is_err());
+    }
+
+    #[test]
+    fn names_reject_control_characters_and_length() {
+        assert!(UserName::parse("Ann Lee").is_ok());
+        assert!(UserName::parse(&"n".repeat(100)).is_ok());
+        assert!(UserName::parse(&"n".repeat(101)).is_err());
+        for bad in ["a\0b", "tab\there", "new\nline", "\u{7f}"] {
+            assert!(UserName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

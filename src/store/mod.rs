@@ -1,0 +1,56 @@
+//! Storage: SeaORM queries behind methods that speak domain types. Nothing
+//! here knows about HTTP; nothing outside knows about SQL.
+
+mod sessions;
+mod throttle;
+mod users;
+
+use chrono::{DateTime, SubsecRound as _, Utc};
+use sea_orm::{DatabaseConnection, DbErr, SqlErr};
+
+pub use sessions::{RefreshOutcome, SessionInfo};
+
+/// Outcomes a caller handles, and database failures it cannot.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The (lower-cased) email belongs to another account.
+    #[error("email is taken")]
+    EmailTaken,
+    /// The change would leave no admin.
+    #[error("would remove the last admin")]
+    LastAdmin,
+    /// No such row.
+    #[error("not found")]
+    NotFound,
+    /// Anything else.
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// The storage handle; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Wraps a connection pool.
+    #[must_use]
+    pub const fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+/// Now, at the microsecond precision both backends store.
+#[must_use]
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Maps a unique violation to `on_unique`, anything else to `StoreError::Db`.
+fn on_unique(err: DbErr, on_unique: StoreError) -> StoreError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => on_unique,
+        _ => StoreError::Db(err),
+    }
+}

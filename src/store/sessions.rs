@@ -1,0 +1,291 @@
+//! Login sessions and their refresh tokens.
+
+use chrono::{DateTime, Utc};
+use entity::{refresh_token, session, user};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _,
+    TransactionTrait as _, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::{Store, StoreError, now};
+use crate::domain::User;
+
+/// How long after its rotation a refresh token may be presented again
+/// without being treated as stolen (two tabs refreshing at once).
+const REUSE_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+
+/// A live session as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The tokens' `sid`.
+    pub id: Uuid,
+    /// Login time.
+    pub created_at: DateTime<Utc>,
+    /// Last login or refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// When the refresh token stops working.
+    pub expires_at: DateTime<Utc>,
+    /// `User-Agent` of the login.
+    pub user_agent: Option<String>,
+    /// Client address of the login.
+    pub ip: Option<String>,
+}
+
+impl From<session::Model> for SessionInfo {
+    fn from(m: session::Model) -> Self {
+        Self {
+            id: m.id,
+            created_at: m.created_at,
+            last_used_at: m.last_used_at,
+            expires_at: m.expires_at,
+            user_agent: m.user_agent,
+            ip: m.ip,
+        }
+    }
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token was current: it is now rotated and `new_hash` is current.
+    Rotated {
+        /// The session.
+        session_id: Uuid,
+        /// Its owner, as stored now.
+        user: User,
+    },
+    /// No such token, or its session has ended or expired.
+    Invalid,
+    /// Rotated less than 10 s ago: refused, session left alive.
+    RecentlyRotated,
+    /// Rotated earlier: reuse of a stolen token; the session is now revoked.
+    Reused {
+        /// The revoked session.
+        session_id: Uuid,
+    },
+}
+
+impl Store {
+    /// Opens a session with its first refresh token, in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn create_session(
+        &self,
+        user_id: Uuid,
+        refresh_hash: String,
+        ttl: std::time::Duration,
+        user_agent: Option<String>,
+        ip: Option<String>,
+    ) -> Result<SessionInfo, StoreError> {
+        let at = now();
+        let expires_at = chrono::TimeDelta::from_std(ttl)
+            .ok()
+            .and_then(|ttl| at.checked_add_signed(ttl))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let txn = self.db.begin().await?;
+        let created = session::Entity::insert(session::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(user_id),
+            created_at: Set(at),
+            last_used_at: Set(at),
+            expires_at: Set(expires_at),
+            revoked_at: Set(None),
+            user_agent: Set(user_agent),
+            ip: Set(ip),
+        })
+        .exec_with_returning(&txn)
+        .await?;
+        refresh_token::Entity::insert(refresh_token::ActiveModel {
+            token_hash: Set(refresh_hash),
+            session_id: Set(created.id),
+            issued_at: Set(at),
+            rotated_at: Set(None),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(created.into())
+    }
+
+    /// The user behind an access token, if its session is live and belongs to
+    /// it: one query, run on every authenticated request.
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn authenticate(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<Option<User>, StoreError> {
+        let found = session::Entity::find_by_id(session_id)
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::RevokedAt.is_null())
+            .filter(session::Column::ExpiresAt.gt(now()))
+            .find_also_related(user::Entity)
+            .one(&self.db)
+            .await?;
+        match found {
+            Some((_, Some(user))) => Ok(Some(user.try_into()?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Rotates a refresh token: exactly one of several concurrent callers
+    /// presenting the same current token wins.
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: String,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let at = now();
+        let txn = self.db.begin().await?;
+        // The conditional update is the race's referee on both backends.
+        let claimed = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::RotatedAt, Expr::value(at))
+            .filter(refresh_token::Column::TokenHash.eq(old_hash))
+            .filter(refresh_token::Column::RotatedAt.is_null())
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+        let token = refresh_token::Entity::find_by_id(old_hash.to_owned())
+            .find_also_related(session::Entity)
+            .one(&txn)
+            .await?;
+        let Some((token, Some(session))) = token else {
+            txn.commit().await?;
+            return Ok(RefreshOutcome::Invalid);
+        };
+        let live = session.revoked_at.is_none() && session.expires_at > at;
+        if !claimed {
+            let rotated_at = token.rotated_at.unwrap_or(at);
+            let outcome = if !live {
+                RefreshOutcome::Invalid
+            } else if at - rotated_at < REUSE_GRACE {
+                RefreshOutcome::RecentlyRotated
+            } else {
+                revoke(&txn, session.id, at).await?;
+                RefreshOutcome::Reused {
+                    session_id: session.id,
+                }
+            };
+            txn.commit().await?;
+            return Ok(outcome);
+        }
+        if !live {
+            txn.commit().await?;
+            return Ok(RefreshOutcome::Invalid);
+        }
+        refresh_token::Entity::insert(refresh_token::ActiveModel {
+            token_hash: Set(new_hash),
+            session_id: Set(session.id),
+            issued_at: Set(at),
+            rotated_at: Set(None),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        session::Entity::update_many()
+            .col_expr(session::Column::LastUsedAt, Expr::value(at))
+            .filter(session::Column::Id.eq(session.id))
+            .exec(&txn)
+            .await?;
+        let owner = user::Entity::find_by_id(session.user_id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        txn.commit().await?;
+        Ok(RefreshOutcome::Rotated {
+            session_id: session.id,
+            user: owner.try_into()?,
+        })
+    }
+
+    /// The session a refresh token belongs to, if any.
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn session_of_refresh_token(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(Uuid, Uuid)>, StoreError> {
+        let found = refresh_token::Entity::find_by_id(hash.to_owned())
+            .find_also_related(session::Entity)
+            .one(&self.db)
+            .await?;
+        Ok(found.and_then(|(_, s)| s).map(|s| (s.id, s.user_id)))
+    }
+
+    /// Ends one live session of a user; false when there is no such live session.
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn end_session(&self, user_id: Uuid, session_id: Uuid) -> Result<bool, StoreError> {
+        let at = now();
+        let result = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(at))
+            .filter(session::Column::Id.eq(session_id))
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::RevokedAt.is_null())
+            .filter(session::Column::ExpiresAt.gt(at))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Ends every live session of a user except `keep`; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn end_sessions(&self, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, StoreError> {
+        let mut update = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(now()))
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::RevokedAt.is_null());
+        if let Some(keep) = keep {
+            update = update.filter(session::Column::Id.ne(keep));
+        }
+        Ok(update.exec(&self.db).await?.rows_affected)
+    }
+
+    /// A user's live sessions, newest first.
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn live_sessions(&self, user_id: Uuid) -> Result<Vec<SessionInfo>, StoreError> {
+        let rows = session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::RevokedAt.is_null())
+            .filter(session::Column::ExpiresAt.gt(now()))
+            .order_by_desc(session::Column::CreatedAt)
+            .order_by_desc(session::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}
+
+async fn revoke<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    session_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(at))
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}

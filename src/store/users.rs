@@ -1,0 +1,127 @@
+//! Users: create, look up, change password.
+
+use entity::user;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _,
+};
+use uuid::Uuid;
+
+use super::{Store, StoreError, now, on_unique};
+use crate::domain::{Email, Role, User, UserName};
+
+impl TryFrom<user::Model> for User {
+    type Error = StoreError;
+
+    fn try_from(m: user::Model) -> Result<Self, Self::Error> {
+        Ok(Self {
+            id: m.id,
+            email: m.email,
+            name: m.name,
+            role: Role::parse(&m.role)
+                .map_err(|e| StoreError::Db(sea_orm::DbErr::Type(format!("users.role: {e}"))))?,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        })
+    }
+}
+
+impl Store {
+    /// Creates a user.
+    ///
+    /// # Errors
+    ///
+    /// `EmailTaken` when the email belongs to another account.
+    pub async fn create_user(
+        &self,
+        email: &Email,
+        password_hash: String,
+        name: Option<&UserName>,
+        role: Role,
+    ) -> Result<User, StoreError> {
+        let at = now();
+        let model = user::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            email: Set(email.as_ref().to_owned()),
+            password_hash: Set(password_hash),
+            name: Set(name.map(|n| n.as_ref().to_owned())),
+            role: Set(role.as_str().to_owned()),
+            created_at: Set(at),
+            updated_at: Set(at),
+        };
+        let inserted = user::Entity::insert(model)
+            .exec_with_returning(&self.db)
+            .await
+            .map_err(|e| on_unique(e, StoreError::EmailTaken))?;
+        inserted.try_into()
+    }
+
+    /// The user with an email, with its password hash.
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn find_credentials(
+        &self,
+        email: &str,
+    ) -> Result<Option<(User, String)>, StoreError> {
+        let Some(model) = user::Entity::find()
+            .filter(user::Column::Email.eq(email))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let hash = model.password_hash.clone();
+        Ok(Some((model.try_into()?, hash)))
+    }
+
+    /// The password hash of a user.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, or database failures.
+    pub async fn password_hash(&self, id: Uuid) -> Result<String, StoreError> {
+        user::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(|m| m.password_hash)
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Replaces a user's password hash.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, or database failures.
+    pub async fn set_password_hash(&self, id: Uuid, hash: String) -> Result<(), StoreError> {
+        let result = user::Entity::update_many()
+            .col_expr(
+                user::Column::PasswordHash,
+                sea_orm::sea_query::Expr::value(hash),
+            )
+            .col_expr(
+                user::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(now()),
+            )
+            .filter(user::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Whether any admin exists.
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn admin_exists(&self) -> Result<bool, StoreError> {
+        let admins = user::Entity::find()
+            .filter(user::Column::Role.eq(Role::Admin.as_str()))
+            .count(&self.db)
+            .await?;
+        Ok(admins > 0)
+    }
+}
