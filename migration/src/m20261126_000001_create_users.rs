@@ -1,6 +1,6 @@
 //! Creates `users` with the indexes the list endpoint's sorts and filters use.
 
-use sea_orm_migration::prelude::*;
+use sea_orm_migration::{prelude::*, sea_orm};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -13,6 +13,15 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // The contract sorts `email` and `name` by code point. SQLite's default
+        // BINARY collation does; on Postgres the database's locale would not,
+        // so those columns (and their indexes) use the "C" collation.
+        let mut email = ColumnDef::new(Users::Email);
+        let mut name = ColumnDef::new(Users::Name);
+        if manager.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            email.extra("COLLATE \"C\"");
+            name.extra("COLLATE \"C\"");
+        }
         manager
             .create_table(
                 Table::create()
@@ -20,9 +29,9 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Users::Id).uuid().not_null().primary_key())
                     // Stored lower-cased by the application, so a plain unique
                     // index gives case-insensitive uniqueness on both backends.
-                    .col(ColumnDef::new(Users::Email).string_len(254).not_null())
+                    .col(email.string_len(254).not_null())
                     .col(ColumnDef::new(Users::PasswordHash).string().not_null())
-                    .col(ColumnDef::new(Users::Name).string_len(100).null())
+                    .col(name.string_len(100).null())
                     .col(
                         ColumnDef::new(Users::Role)
                             .string_len(16)

@@ -53,6 +53,48 @@ impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
 
 impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned);
 
+/// A JSON merge patch (RFC 7396) body: `application/merge-patch+json`, or
+/// plain `application/json`, parsed like [`JsonBody`].
+#[derive(Debug)]
+pub struct MergePatch<T>(pub T);
+
+impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for MergePatch<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: ["application/merge-patch+json", "application/json"]
+                .into_iter()
+                .map(|content_type| MetaMediaType {
+                    content_type,
+                    schema: T::schema_ref(),
+                })
+                .collect(),
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        if !request.content_type().is_some_and(is_json) {
+            return Err(ApiError::UnsupportedMediaType.into());
+        }
+        let bytes = read_limited(request, body).await?;
+        Ok(Self(parse(&bytes)?))
+    }
+}
+
 /// A JSON body that may be omitted entirely (no body at all, or an empty one).
 #[derive(Debug)]
 pub struct OptionalJsonBody<T>(pub Option<T>);

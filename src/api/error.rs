@@ -318,6 +318,7 @@ impl From<crate::store::StoreError> for ApiError {
             StoreError::EmailTaken => Self::Conflict("An account with this email already exists"),
             StoreError::LastAdmin => Self::Conflict("The change would leave no admin"),
             StoreError::NotFound => Self::NotFound,
+            StoreError::PreconditionFailed => Self::PreconditionFailed,
             StoreError::Db(db) => db.into(),
         }
     }

@@ -17,7 +17,7 @@ use poem_openapi::{
     ContactObject, ExternalDocumentObject, LicenseObject, OpenApiService, ServerObject, Tags,
 };
 
-use crate::{auth::AuthService, config::Config, db::Database};
+use crate::{auth::AuthService, config::Config, db::Database, store::Store};
 
 /// The tags that group operations in the document.
 #[derive(Debug, Tags)]
@@ -76,6 +76,7 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             },
             users::UsersApi {
                 auth: Arc::clone(&state.auth),
+                store: Store::new(state.db.conn().clone()),
             },
         ),
         "Roster",

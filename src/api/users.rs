@@ -1,18 +1,173 @@
-//! `/users`: the user directory.
+//! `/users`: the user directory. Admins manage everyone; a user reads and
+//! writes only itself, and anyone else's record is a 404 to it.
 
-use std::sync::Arc;
+use std::{fmt::Write as _, sync::Arc};
 
-use poem_openapi::{OpenApi, param::Path, payload::Json};
+use chrono::{DateTime, SubsecRound as _, Utc};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+    types::MaybeUndefined,
+};
+use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ApiTags, auth::NoContent, error::ApiError, security::BearerAuth, types::UserResponse};
-use crate::auth::AuthService;
+use super::{
+    ApiTags,
+    auth::NoContent,
+    body::{JsonBody, MergePatch},
+    check,
+    error::{ApiError, FieldError},
+    security::BearerAuth,
+    types::{Nullable, RoleName, UserResponse},
+};
+use crate::{
+    auth::{AuthService, service::Caller},
+    domain::{
+        Email, Password, Role, User, UserName,
+        listing::{Cursor, Paging, Sort, UserFilter, UserQuery},
+    },
+    store::{Store, UserChange},
+};
+
+/// Largest page.
+const MAX_PER_PAGE: i64 = 100;
+/// Largest page number (keeps the offset far from overflow; use cursors to go deep).
+const MAX_PAGE: i64 = 10_000_000;
+/// Longest text filter.
+const MAX_FILTER_CHARS: usize = 254;
 
 /// User endpoints.
 #[derive(Debug)]
 pub struct UsersApi {
-    /// The account flows.
+    /// The account flows (hashing, password checks, sessions).
     pub auth: Arc<AuthService>,
+    /// The directory.
+    pub store: Store,
+}
+
+/// A page of users.
+#[derive(Debug, Object)]
+#[oai(rename_all = "snake_case", rename = "UserPage")]
+pub struct UserPageResponse {
+    /// The users of this page.
+    pub items: Vec<UserResponse>,
+    /// The page number (offset paging; echoed as given when a cursor is used).
+    pub page: i64,
+    /// Page size.
+    pub per_page: i64,
+    /// How many users match the filters in all.
+    pub total: u64,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Nullable<String>,
+}
+
+/// A new user, created by an admin.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// Email address; stored lower-cased.
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    /// 8 to 128 characters; not one of the 10,000 most common passwords.
+    #[oai(validator(min_length = 8, max_length = 128))]
+    pub password: String,
+    /// Optional display name.
+    #[oai(validator(max_length = 100))]
+    pub name: Option<String>,
+    /// `user` when omitted.
+    pub role: Option<RoleName>,
+}
+
+/// A full replacement of a user's record.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaceUserRequest {
+    /// Email address.
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    /// Display name; omitting it clears the name.
+    #[oai(validator(max_length = 100))]
+    pub name: Option<String>,
+    /// Admins only (a non-admin sending it gets 403); omitted: unchanged.
+    pub role: Option<RoleName>,
+    /// Required when a non-admin changes its own email.
+    pub current_password: Option<String>,
+}
+
+/// A JSON merge patch of a user's record: absent fields are unchanged, a
+/// `null` name clears it.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct PatchUserRequest {
+    /// New email address.
+    #[serde(default)]
+    #[oai(validator(max_length = 254))]
+    pub email: MaybeUndefined<String>,
+    /// New display name, or `null` to clear it.
+    #[serde(default)]
+    #[oai(validator(max_length = 100))]
+    pub name: MaybeUndefined<String>,
+    /// New role; admins only.
+    #[serde(default)]
+    pub role: MaybeUndefined<RoleName>,
+    /// Required when a non-admin changes its own email.
+    #[serde(default)]
+    pub current_password: MaybeUndefined<String>,
+}
+
+/// `GET /users` answers.
+#[derive(Debug, ApiResponse)]
+pub enum ListUsersResponse {
+    /// A page of users.
+    #[oai(status = 200)]
+    Ok(
+        Json<UserPageResponse>,
+        /// RFC 8288 links: `rel="next"` when there is a next page, and
+        /// `rel="prev"` for offset pages after the first.
+        #[oai(header = "Link")]
+        Option<String>,
+    ),
+}
+
+/// Answers that carry one user.
+#[derive(Debug, ApiResponse)]
+pub enum UserWithEtag {
+    /// The user.
+    #[oai(status = 200)]
+    Ok(
+        Json<UserResponse>,
+        /// Strong validator for `If-None-Match` and `If-Match`.
+        #[oai(header = "ETag")]
+        String,
+    ),
+    /// `If-None-Match` matched: the client's copy is current.
+    #[oai(status = 304)]
+    NotModified(
+        /// The current ETag.
+        #[oai(header = "ETag")]
+        String,
+    ),
+}
+
+/// `POST /users` answers.
+#[derive(Debug, ApiResponse)]
+pub enum CreateUserResponse {
+    /// Created.
+    #[oai(status = 201)]
+    Created(
+        Json<UserResponse>,
+        /// `/users/{id}` of the new user.
+        #[oai(header = "Location")]
+        String,
+        /// Its ETag.
+        #[oai(header = "ETag")]
+        String,
+    ),
 }
 
 #[OpenApi(tag = "ApiTags::Users")]
@@ -23,6 +178,288 @@ impl UsersApi {
     #[oai(path = "/users/me", method = "get", operation_id = "getCurrentUser")]
     async fn get_current_user(&self, auth: BearerAuth) -> Result<Json<UserResponse>, ApiError> {
         Ok(Json(auth.0.user.into()))
+    }
+
+    /// List users (admin)
+    ///
+    /// Offset paging with `page`/`per_page`, or keyset paging with the
+    /// opaque `cursor` from a previous `next_cursor` (then `page` is ignored
+    /// and no deep offset is scanned). Filters combine with AND; text filters
+    /// match literally (`%` and `_` are not wildcards). `403` for non-admins.
+    #[oai(path = "/users", method = "get", operation_id = "listUsers")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_users(
+        &self,
+        auth: BearerAuth,
+        /// Page number, from 1 (offset paging).
+        page: Query<Option<i64>>,
+        /// Page size, 1-100 (default 20).
+        per_page: Query<Option<i64>>,
+        /// Opaque cursor from a previous `next_cursor`.
+        cursor: Query<Option<String>>,
+        /// `admin` or `user`.
+        role: Query<Option<String>>,
+        /// Case-insensitive substring of the email.
+        email: Query<Option<String>>,
+        /// Case-insensitive substring of the email or the name.
+        q: Query<Option<String>>,
+        /// Only users created strictly after this RFC 3339 time.
+        created_after: Query<Option<String>>,
+        /// Only users created strictly before this RFC 3339 time.
+        created_before: Query<Option<String>>,
+        /// `created_at`, `-created_at` (default), `email`, `-email`, `name` or `-name`.
+        sort: Query<Option<String>>,
+    ) -> Result<ListUsersResponse, ApiError> {
+        auth.admin()?;
+        let mut errors = Vec::new();
+        let page_no = page.0.unwrap_or(1);
+        if !(1..=MAX_PAGE).contains(&page_no) {
+            errors.push(FieldError::query(
+                "page",
+                format!("must be from 1 to {MAX_PAGE}"),
+            ));
+        }
+        let size = per_page.0.unwrap_or(20);
+        if !(1..=MAX_PER_PAGE).contains(&size) {
+            errors.push(FieldError::query(
+                "per_page",
+                format!("must be from 1 to {MAX_PER_PAGE}"),
+            ));
+        }
+        let sort_order = query_check(
+            &mut errors,
+            "sort",
+            sort.0.as_deref().map_or(Ok(Sort::default()), Sort::parse),
+        );
+        let role_filter = query_check(
+            &mut errors,
+            "role",
+            role.0.as_deref().map(Role::parse).transpose(),
+        );
+        let email_filter = query_check(&mut errors, "email", text_filter(email.0.as_deref()));
+        let q_filter = query_check(&mut errors, "q", text_filter(q.0.as_deref()));
+        let after = query_check(
+            &mut errors,
+            "created_after",
+            time_filter(created_after.0.as_deref()),
+        );
+        let before = query_check(
+            &mut errors,
+            "created_before",
+            time_filter(created_before.0.as_deref()),
+        );
+        let paging = sort_order.and_then(|sort| match cursor.0.as_deref() {
+            Some(raw) => query_check(
+                &mut errors,
+                "cursor",
+                Cursor::decode(raw, sort).map(Paging::After),
+            ),
+            None => Some(Paging::Offset(page_no.unsigned_abs())),
+        });
+        let (
+            Some(sort),
+            Some(role),
+            Some(email),
+            Some(q),
+            Some(created_after),
+            Some(created_before),
+            Some(paging),
+            true,
+        ) = (
+            sort_order,
+            role_filter,
+            email_filter,
+            q_filter,
+            after,
+            before,
+            paging,
+            errors.is_empty(),
+        )
+        else {
+            return Err(ApiError::Validation(errors));
+        };
+        let query = UserQuery {
+            filter: UserFilter {
+                role,
+                email,
+                q,
+                created_after,
+                created_before,
+            },
+            sort,
+            per_page: size.unsigned_abs(),
+            paging,
+        };
+        let result = self.store.list_users(&query).await?;
+        let next_cursor = result.next.as_ref().map(Cursor::encode);
+        let link = links(&query, page_no, size, next_cursor.as_deref());
+        Ok(ListUsersResponse::Ok(
+            Json(UserPageResponse {
+                items: result.items.into_iter().map(Into::into).collect(),
+                page: page_no,
+                per_page: size,
+                total: result.total,
+                next_cursor: Nullable(next_cursor),
+            }),
+            link,
+        ))
+    }
+
+    /// Get a user
+    ///
+    /// Admins read anyone; a user reads only itself (anyone else's id is a
+    /// `404`, whether or not it exists). Carries an `ETag`; with a matching
+    /// `If-None-Match` the answer is `304`.
+    #[oai(path = "/users/:id", method = "get", operation_id = "getUser")]
+    async fn get_user(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        /// ETags of the client's copies.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> Result<UserWithEtag, ApiError> {
+        ensure_visible(&auth.0, id.0)?;
+        let user = self.store.get_user(id.0).await?.ok_or(ApiError::NotFound)?;
+        let tag = etag(&user);
+        if if_none_match
+            .0
+            .as_deref()
+            .is_some_and(|h| etag_listed(h, &tag, true))
+        {
+            return Ok(UserWithEtag::NotModified(tag));
+        }
+        Ok(UserWithEtag::Ok(Json(user.into()), tag))
+    }
+
+    /// Create a user (admin)
+    ///
+    /// Any role; `user` by default. `409` when the email is taken.
+    #[oai(path = "/users", method = "post", operation_id = "createUser")]
+    async fn create_user(
+        &self,
+        auth: BearerAuth,
+        body: JsonBody<CreateUserRequest>,
+    ) -> Result<CreateUserResponse, ApiError> {
+        auth.admin()?;
+        let body = body.0;
+        let mut errors = Vec::new();
+        let email = check(&mut errors, "email", Email::parse(&body.email));
+        let password = check(&mut errors, "password", Password::parse(&body.password));
+        let name = check(
+            &mut errors,
+            "name",
+            body.name.as_deref().map(UserName::parse).transpose(),
+        );
+        let (Some(email), Some(password), Some(name)) = (email, password, name) else {
+            return Err(ApiError::Validation(errors));
+        };
+        let role = body.role.map_or(Role::User, Into::into);
+        let user = self
+            .auth
+            .create_user(&email, &password, name.as_ref(), role)
+            .await?;
+        let tag = etag(&user);
+        Ok(CreateUserResponse::Created(
+            Json(user.clone().into()),
+            format!("/users/{}", user.id),
+            tag,
+        ))
+    }
+
+    /// Replace a user
+    ///
+    /// Full replacement: a missing `name` clears it. Admins may set `role`; a
+    /// non-admin sending `role` gets `403`, and must send `current_password`
+    /// to change its own email (missing: `422`, wrong: `403`). With
+    /// `If-Match`, `412` unless it matches the current `ETag`.
+    #[oai(path = "/users/:id", method = "put", operation_id = "replaceUser")]
+    async fn replace_user(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        /// Apply only if this is the current `ETag`.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: JsonBody<ReplaceUserRequest>,
+    ) -> Result<UserWithEtag, ApiError> {
+        let body = body.0;
+        let edit = Edit {
+            email: Some(body.email),
+            name: Some(body.name),
+            role: body.role,
+            current_password: body.current_password,
+        };
+        self.apply(&auth.0, id.0, if_match.0.as_deref(), edit).await
+    }
+
+    /// Update a user
+    ///
+    /// JSON merge patch (`application/merge-patch+json` or
+    /// `application/json`): absent fields stay, a `null` name is cleared.
+    /// Same rules as replace for `role`, `current_password` and `If-Match`.
+    #[oai(path = "/users/:id", method = "patch", operation_id = "updateUser")]
+    async fn update_user(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        /// Apply only if this is the current `ETag`.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: MergePatch<PatchUserRequest>,
+    ) -> Result<UserWithEtag, ApiError> {
+        let body = body.0;
+        let mut errors = Vec::new();
+        let email = match body.email {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => {
+                errors.push(FieldError::body("email", "must not be null"));
+                None
+            }
+            MaybeUndefined::Value(email) => Some(email),
+        };
+        let role = match body.role {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => {
+                errors.push(FieldError::body("role", "must not be null"));
+                None
+            }
+            MaybeUndefined::Value(role) => Some(role),
+        };
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let edit = Edit {
+            email,
+            name: match body.name {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(name) => Some(Some(name)),
+            },
+            role,
+            current_password: body.current_password.take(),
+        };
+        self.apply(&auth.0, id.0, if_match.0.as_deref(), edit).await
+    }
+
+    /// Delete a user
+    ///
+    /// Admins delete anyone, users themselves; the user's sessions end with
+    /// it. Deleting the last admin is `409`. With `If-Match`, `412` unless it
+    /// matches the current `ETag`.
+    #[oai(path = "/users/:id", method = "delete", operation_id = "deleteUser")]
+    async fn delete_user(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        /// Delete only if this is the current `ETag`.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+    ) -> Result<NoContent, ApiError> {
+        ensure_visible(&auth.0, id.0)?;
+        let expected = self.precondition(id.0, if_match.0.as_deref()).await?;
+        self.store.delete_user(id.0, expected).await?;
+        Ok(NoContent::Done)
     }
 
     /// End a user's sessions (admin)
@@ -42,5 +479,225 @@ impl UsersApi {
         auth.admin()?;
         self.auth.end_sessions(id.0, None).await?;
         Ok(NoContent::Done)
+    }
+}
+
+/// A requested change, before validation.
+struct Edit {
+    email: Option<String>,
+    name: Option<Option<String>>,
+    role: Option<RoleName>,
+    current_password: Option<String>,
+}
+
+impl UsersApi {
+    /// The `updated_at` an `If-Match` header pins, after checking it against
+    /// the current ETag (`412` on mismatch, `404` when the user is gone).
+    async fn precondition(
+        &self,
+        id: Uuid,
+        if_match: Option<&str>,
+    ) -> Result<Option<DateTime<Utc>>, ApiError> {
+        let Some(header) = if_match else {
+            return Ok(None);
+        };
+        let current = self.store.get_user(id).await?.ok_or(ApiError::NotFound)?;
+        if etag_listed(header, &etag(&current), false) {
+            Ok(Some(current.updated_at))
+        } else {
+            Err(ApiError::PreconditionFailed)
+        }
+    }
+
+    async fn apply(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        if_match: Option<&str>,
+        edit: Edit,
+    ) -> Result<UserWithEtag, ApiError> {
+        ensure_visible(caller, id)?;
+        let is_admin = caller.user.role == Role::Admin;
+        if edit.role.is_some() && !is_admin {
+            return Err(ApiError::Forbidden("Only an admin can change a role"));
+        }
+        let mut errors = Vec::new();
+        let email = check(
+            &mut errors,
+            "email",
+            edit.email.as_deref().map(Email::parse).transpose(),
+        );
+        let name = check(
+            &mut errors,
+            "name",
+            edit.name
+                .map(|n| n.as_deref().map(UserName::parse).transpose())
+                .transpose(),
+        );
+        let (Some(email), Some(name)) = (email, name) else {
+            return Err(ApiError::Validation(errors));
+        };
+        let expected = self.precondition(id, if_match).await?;
+        if !is_admin {
+            let changes_email = email
+                .as_ref()
+                .is_some_and(|e| e.as_ref() != caller.user.email);
+            if changes_email {
+                let password = edit.current_password.ok_or_else(|| {
+                    ApiError::invalid("current_password", "is required to change the email")
+                })?;
+                self.auth.check_password(id, &password).await?;
+            }
+        }
+        let change = UserChange {
+            email,
+            name,
+            role: edit.role.map(Into::into),
+        };
+        let user = self.store.update_user(id, change, expected).await?;
+        let tag = etag(&user);
+        Ok(UserWithEtag::Ok(Json(user.into()), tag))
+    }
+}
+
+/// Admins see everyone; users only themselves, and others are "not found".
+fn ensure_visible(caller: &Caller, id: Uuid) -> Result<(), ApiError> {
+    if caller.user.role == Role::Admin || caller.user.id == id {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// A strong ETag from the id and `updated_at` (which moves on every change).
+fn etag(user: &User) -> String {
+    format!(
+        "\"{}-{}\"",
+        user.id.simple(),
+        user.updated_at.timestamp_micros()
+    )
+}
+
+/// Whether an `If-Match`/`If-None-Match` list names `tag` (or is `*`).
+/// `If-None-Match` compares weakly (a `W/` prefix is ignored), `If-Match` strongly.
+fn etag_listed(header: &str, tag: &str, weak: bool) -> bool {
+    header.split(',').map(str::trim).any(|candidate| {
+        let candidate = if weak {
+            candidate.strip_prefix("W/").unwrap_or(candidate)
+        } else {
+            candidate
+        };
+        candidate == "*" || candidate == tag
+    })
+}
+
+fn query_check<T>(
+    errors: &mut Vec<FieldError>,
+    param: &str,
+    parsed: Result<T, &'static str>,
+) -> Option<T> {
+    parsed
+        .map_err(|message| errors.push(FieldError::query(param, message)))
+        .ok()
+}
+
+fn text_filter(raw: Option<&str>) -> Result<Option<String>, &'static str> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(text) if text.chars().count() > MAX_FILTER_CHARS => {
+            Err("must be at most 254 characters")
+        }
+        Some(text) if text.chars().any(char::is_control) => {
+            Err("must not contain control characters")
+        }
+        Some(text) => Ok(Some(text.to_owned())),
+    }
+}
+
+fn time_filter(raw: Option<&str>) -> Result<Option<DateTime<Utc>>, &'static str> {
+    raw.map(|text| {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
+            .map_err(|_| "must be an RFC 3339 date-time such as 2026-11-26T10:00:00Z")
+    })
+    .transpose()
+}
+
+/// The `Link` header of a list page.
+fn links(query: &UserQuery, page: i64, per_page: i64, next_cursor: Option<&str>) -> Option<String> {
+    let mut base = format!("/users?per_page={per_page}&sort={}", query.sort.as_str());
+    let filter = &query.filter;
+    let params = [
+        ("role", filter.role.map(|r| r.as_str().to_owned())),
+        ("email", filter.email.clone()),
+        ("q", filter.q.clone()),
+        (
+            "created_after",
+            filter
+                .created_after
+                .map(crate::domain::listing::format_time),
+        ),
+        (
+            "created_before",
+            filter
+                .created_before
+                .map(crate::domain::listing::format_time),
+        ),
+    ];
+    for (name, value) in params {
+        if let Some(value) = value {
+            let _ = write!(base, "&{name}={}", percent_encode(&value));
+        }
+    }
+    let mut links = Vec::new();
+    if let Some(next) = next_cursor {
+        let target = match query.paging {
+            Paging::Offset(_) => format!("{base}&page={}", page + 1),
+            Paging::After(_) => format!("{base}&cursor={next}"),
+        };
+        links.push(format!("<{target}>; rel=\"next\""));
+    }
+    if matches!(query.paging, Paging::Offset(_)) && page > 1 {
+        links.push(format!("<{base}&page={}>; rel=\"prev\"", page - 1));
+    }
+    (!links.is_empty()).then(|| links.join(", "))
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(value: &str) -> String {
+    value.bytes().fold(String::new(), |mut out, b| {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_lists() {
+        let tag = "\"abc-1\"";
+        assert!(etag_listed("\"abc-1\"", tag, false));
+        assert!(etag_listed("\"x\", \"abc-1\"", tag, false));
+        assert!(etag_listed("*", tag, false));
+        assert!(
+            !etag_listed("W/\"abc-1\"", tag, false),
+            "If-Match is strong"
+        );
+        assert!(
+            etag_listed("W/\"abc-1\"", tag, true),
+            "If-None-Match is weak"
+        );
+        assert!(!etag_listed("\"abc-2\"", tag, true));
+    }
+
+    #[test]
+    fn percent_encoding_keeps_unreserved_only() {
+        assert_eq!(percent_encode("a b%_&ü"), "a%20b%25_%26%C3%BC");
     }
 }

@@ -1,6 +1,7 @@
 //! Storage: SeaORM queries behind methods that speak domain types. Nothing
 //! here knows about HTTP; nothing outside knows about SQL.
 
+mod directory;
 mod sessions;
 mod throttle;
 mod users;
@@ -8,6 +9,7 @@ mod users;
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 
+pub use directory::UserChange;
 pub use sessions::{RefreshOutcome, SessionInfo};
 
 /// Outcomes a caller handles, and database failures it cannot.
@@ -22,6 +24,9 @@ pub enum StoreError {
     /// No such row.
     #[error("not found")]
     NotFound,
+    /// The row changed since the caller's `If-Match` ETag.
+    #[error("precondition failed")]
+    PreconditionFailed,
     /// Anything else.
     #[error(transparent)]
     Db(#[from] DbErr),

@@ -1,0 +1,295 @@
+//! The user directory: listing with filters, sorts and both kinds of paging;
+//! conditional updates and deletes that keep at least one admin.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use entity::user;
+use sea_orm::{
+    ColumnTrait as _, Condition, DatabaseTransaction, EntityTrait as _, Order, PaginatorTrait as _,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _, Select, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait as _,
+    sea_query::{Expr, ExprTrait as _, Func, LikeExpr, NullOrdering},
+};
+use uuid::Uuid;
+
+use super::{Store, StoreError, now, on_unique};
+use crate::domain::{
+    Email, Role, User, UserName,
+    listing::{Cursor, CursorValue, Paging, Sort, SortKey, UserFilter, UserPage, UserQuery},
+};
+
+/// A change to a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    /// New email.
+    pub email: Option<Email>,
+    /// New name; `Some(None)` clears it.
+    pub name: Option<Option<UserName>>,
+    /// New role.
+    pub role: Option<Role>,
+}
+
+impl Store {
+    /// One user by id.
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn get_user(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        user::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(TryInto::try_into)
+            .transpose()
+    }
+
+    /// A page of users.
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn list_users(&self, query: &UserQuery) -> Result<UserPage, StoreError> {
+        let filtered = filtered(&query.filter);
+        let total = filtered.clone().count(&self.db).await?;
+        let mut select = ordered(filtered, query.sort);
+        select = match &query.paging {
+            Paging::Offset(page) => {
+                select.offset(page.saturating_sub(1).saturating_mul(query.per_page))
+            }
+            Paging::After(cursor) => select.filter(after(cursor)),
+        };
+        // One extra row says whether a next page exists.
+        let mut rows = select.limit(query.per_page + 1).all(&self.db).await?;
+        let has_more = rows.len() as u64 > query.per_page;
+        rows.truncate(usize::try_from(query.per_page).unwrap_or(usize::MAX));
+        let items: Vec<User> = rows
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<Result<_, _>>()?;
+        let next = has_more
+            .then(|| items.last().map(|last| Cursor::after(last, query.sort)))
+            .flatten();
+        Ok(UserPage { items, total, next })
+    }
+
+    /// Applies a change. With `expected`, only if the user's `updated_at` is
+    /// still that (the `If-Match` check, atomic with the write).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, `PreconditionFailed`, `EmailTaken`, `LastAdmin`.
+    pub async fn update_user(
+        &self,
+        id: Uuid,
+        change: UserChange,
+        expected: Option<DateTime<Utc>>,
+    ) -> Result<User, StoreError> {
+        let txn = self.write_transaction().await?;
+        // Admin rows are locked before the target row, in id order, by every
+        // writer that may remove an admin: the same lock order everywhere
+        // means no deadlock between two admins demoting each other.
+        let admins = if change.role == Some(Role::User) {
+            lock_admins(&txn).await?
+        } else {
+            Vec::new()
+        };
+        let current = locked_user(&txn, id, expected).await?;
+        if current.role == Role::Admin.as_str()
+            && change.role == Some(Role::User)
+            && admins.len() <= 1
+        {
+            return Err(StoreError::LastAdmin);
+        }
+        // `updated_at` always moves forward, so the ETag always changes.
+        let updated_at = Ord::max(now(), current.updated_at + TimeDelta::microseconds(1));
+        let mut update = user::Entity::update_many()
+            .col_expr(user::Column::UpdatedAt, Expr::value(updated_at))
+            .filter(user::Column::Id.eq(id));
+        if let Some(email) = &change.email {
+            update = update.col_expr(user::Column::Email, Expr::value(email.as_ref()));
+        }
+        if let Some(name) = &change.name {
+            update = update.col_expr(
+                user::Column::Name,
+                Expr::value(name.as_ref().map(|n| n.as_ref().to_owned())),
+            );
+        }
+        if let Some(role) = change.role {
+            update = update.col_expr(user::Column::Role, Expr::value(role.as_str()));
+        }
+        update
+            .exec(&txn)
+            .await
+            .map_err(|e| on_unique(e, StoreError::EmailTaken))?;
+        let user = user::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        txn.commit().await?;
+        user.try_into()
+    }
+
+    /// Deletes a user and (by cascade) its sessions. With `expected`, only if
+    /// its `updated_at` is still that.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, `PreconditionFailed`, `LastAdmin`.
+    pub async fn delete_user(
+        &self,
+        id: Uuid,
+        expected: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let txn = self.write_transaction().await?;
+        let admins = lock_admins(&txn).await?;
+        let current = locked_user(&txn, id, expected).await?;
+        if current.role == Role::Admin.as_str() && admins.len() <= 1 {
+            return Err(StoreError::LastAdmin);
+        }
+        user::Entity::delete_by_id(id).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// A transaction that writes: `BEGIN IMMEDIATE` on SQLite, so that
+    /// concurrent writers queue on the busy timeout instead of deadlocking
+    /// when a read lock would be upgraded; row locks do the job on Postgres.
+    async fn write_transaction(&self) -> Result<DatabaseTransaction, StoreError> {
+        Ok(self
+            .db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await?)
+    }
+}
+
+/// The user row, locked for the rest of the transaction.
+async fn locked_user(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    expected: Option<DateTime<Utc>>,
+) -> Result<user::Model, StoreError> {
+    let current = user::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    if expected.is_some_and(|e| e != current.updated_at) {
+        return Err(StoreError::PreconditionFailed);
+    }
+    Ok(current)
+}
+
+/// Locks every admin row (in id order) and returns their ids. Two admins
+/// demoting or deleting each other at once then run one after the other, and
+/// the second sees the first one's change.
+async fn lock_admins(txn: &DatabaseTransaction) -> Result<Vec<Uuid>, StoreError> {
+    Ok(user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Role.eq(Role::Admin.as_str()))
+        .order_by_asc(user::Column::Id)
+        .lock_exclusive()
+        .into_tuple::<Uuid>()
+        .all(txn)
+        .await?)
+}
+
+/// `%`, `_` and `\` match literally: the filter is data, never a pattern.
+fn contains(needle: &str) -> LikeExpr {
+    let escaped = needle
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    LikeExpr::new(format!("%{escaped}%")).escape('\\')
+}
+
+fn filtered(filter: &UserFilter) -> Select<user::Entity> {
+    let mut select = user::Entity::find();
+    if let Some(role) = filter.role {
+        select = select.filter(user::Column::Role.eq(role.as_str()));
+    }
+    // Emails are stored lower-cased, so a lower-cased pattern is case-insensitive.
+    if let Some(email) = &filter.email {
+        select = select.filter(Expr::col(user::Column::Email).like(contains(email)));
+    }
+    if let Some(q) = &filter.q {
+        select = select.filter(
+            Condition::any()
+                .add(Expr::col(user::Column::Email).like(contains(q)))
+                .add(Func::lower(Expr::col(user::Column::Name)).like(contains(q))),
+        );
+    }
+    if let Some(after) = filter.created_after {
+        select = select.filter(user::Column::CreatedAt.gt(after));
+    }
+    if let Some(before) = filter.created_before {
+        select = select.filter(user::Column::CreatedAt.lt(before));
+    }
+    select
+}
+
+fn ordered(select: Select<user::Entity>, sort: Sort) -> Select<user::Entity> {
+    let order = if sort.descending {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
+    let select = match sort.key {
+        SortKey::CreatedAt => select.order_by(user::Column::CreatedAt, order.clone()),
+        SortKey::Email => select.order_by(user::Column::Email, order.clone()),
+        SortKey::Name => {
+            select.order_by_with_nulls(user::Column::Name, order.clone(), NullOrdering::Last)
+        }
+    };
+    select.order_by(user::Column::Id, order)
+}
+
+/// Rows strictly after the cursor's row in its sort order.
+fn after(cursor: &Cursor) -> Condition {
+    let desc = cursor.sort.descending;
+    let id = cursor.id;
+    let past_id = if desc {
+        user::Column::Id.lt(id)
+    } else {
+        user::Column::Id.gt(id)
+    };
+    match (&cursor.value, cursor.sort.key) {
+        (CursorValue::Time(t), _) => {
+            let col = user::Column::CreatedAt;
+            let past = if desc { col.lt(*t) } else { col.gt(*t) };
+            Condition::any()
+                .add(past)
+                .add(Condition::all().add(col.eq(*t)).add(past_id))
+        }
+        (CursorValue::Text(Some(v)), SortKey::Email) => {
+            let col = user::Column::Email;
+            let past = if desc {
+                col.lt(v.as_str())
+            } else {
+                col.gt(v.as_str())
+            };
+            Condition::any()
+                .add(past)
+                .add(Condition::all().add(col.eq(v.as_str())).add(past_id))
+        }
+        (CursorValue::Text(Some(v)), _) => {
+            // Named rows come first in both directions; unnamed rows follow.
+            let col = user::Column::Name;
+            let past = if desc {
+                col.lt(v.as_str())
+            } else {
+                col.gt(v.as_str())
+            };
+            Condition::any()
+                .add(past)
+                .add(Condition::all().add(col.eq(v.as_str())).add(past_id))
+                .add(col.is_null())
+        }
+        (CursorValue::Text(None), _) => Condition::all()
+            .add(user::Column::Name.is_null())
+            .add(past_id),
+    }
+}
