@@ -1,0 +1,15 @@
+// W2: GET /users?per_page=20&page=<random page within range>, as admin.
+// Offset paging: the deeper the page, the more rows the database skips, and
+// every page also counts the total.
+import { adminAndIds, listRandomPage, makeOptions } from './lib.js';
+
+export const options = makeOptions({ list_offset: {} });
+
+export function setup() {
+  const { token, total } = adminAndIds();
+  return { token, total };
+}
+
+export default function (data) {
+  listRandomPage(data.token, data.total);
+}
