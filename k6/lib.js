@@ -13,6 +13,7 @@
 
 import http from 'k6/http';
 import { check, fail } from 'k6';
+import { Gauge } from 'k6/metrics';
 
 export const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
 export const DURATION = __ENV.DURATION || '30s';
@@ -26,6 +27,24 @@ export const ID_PAGES = parseInt(__ENV.ID_PAGES || '10', 10);
 // reports is a sub-metric of one scenario, so set-up logins never show up in
 // a workload's latency.
 export const SETUP = { tags: { phase: 'setup' } };
+
+// Seconds from the end of setup() to the start of teardown(): the time the
+// scenarios really ran, tail of in-flight requests included. Requests/s is
+// counted over this, not over DURATION (which a slow request overruns) nor
+// over k6's whole run (which includes setup's logins).
+const scenarioSeconds = new Gauge('scenario_seconds');
+
+/** Marks the end of setup(): wrap what setup() returns. */
+export function started(data) {
+  return Object.assign(data || {}, { startedAt: Date.now() });
+}
+
+/** Call from teardown(data): records how long the scenarios ran. */
+export function finished(data) {
+  if (data && data.startedAt) {
+    scenarioSeconds.add((Date.now() - data.startedAt) / 1000);
+  }
+}
 
 // Trend statistics in the summary; p(99) is not among k6's defaults.
 const TREND_STATS = ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'];

@@ -7,8 +7,9 @@ Reads env.tsv and meta.tsv (written by run.sh) and each <workload>.json
 (k6 --summary-export). One row per scenario of each workload, and for the mix
 one more row per operation (`op` tag). Figures come from the scenario's
 sub-metrics only, so requests made in setup() (logins, id look-ups) are not
-counted. Requests/s is the scenario's request count over the configured
-duration; k6's own `rate` divides by the whole run, setup included.
+counted. Requests/s is the scenario's request count over `scenario_seconds`
+(end of setup() to teardown(), recorded by lib.js), falling back to the
+configured duration; k6's own `rate` divides by the whole run, setup included.
 """
 
 import json
@@ -65,6 +66,7 @@ def main():
             rows.append([name, "–", "–", "–", "–", "–", "–", "–", rss_mib, entry["cpu_seconds"], verdict])
             continue
         metrics = json.loads(summary_path.read_text())["metrics"]
+        ran = metrics.get("scenario_seconds", {}).get("value") or seconds
         for selector in scenario_selectors(metrics):
             reqs = metrics[f"http_reqs{{{selector}}}"]
             dur = metrics.get(f"http_req_duration{{{selector}}}", {})
@@ -77,7 +79,7 @@ def main():
             )
             rows.append([
                 label,
-                f"{reqs.get('count', 0) / seconds:.1f}",
+                f"{reqs.get('count', 0) / ran:.1f}",
                 ms(dur.get("med")),
                 ms(dur.get("p(95)")),
                 ms(dur.get("p(99)")),
@@ -99,7 +101,8 @@ def main():
     print()
     print("Server: release build pinned to core 0 (`taskset -c 0`); k6 pinned to core 1. "
           "Latencies in milliseconds; requests/s is the scenario's requests over the "
-          "configured duration (setup requests excluded). Error rate is k6's "
+          "time it really ran, from the end of setup() to teardown() (so setup requests "
+          "are excluded and the tail of in-flight requests is included). Error rate is k6's "
           "`http_req_failed` (any status >= 400 or no response); checks look at the "
           "response bodies. Peak RSS is the server's VmHWM "
           + ("during that workload alone (reset before each)."

@@ -2,9 +2,17 @@
 // tracing) and JSON, with no database and no authentication.
 import http from 'k6/http';
 import { check } from 'k6';
-import { BASE_URL, json, makeOptions } from './lib.js';
+import { BASE_URL, finished, json, makeOptions, started } from './lib.js';
 
 export const options = makeOptions({ live: {} });
+
+export function setup() {
+  return started({});
+}
+
+export function teardown(data) {
+  finished(data);
+}
 
 export default function () {
   const res = http.get(`${BASE_URL}/health/live`, { tags: { name: 'GET /health/live' } });

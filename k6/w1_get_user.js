@@ -1,11 +1,15 @@
 // W1: GET /users/{id} as admin over random ids. Per request: bearer check
 // (JWT verify + the session/user query), one primary-key read, ETag.
-import { adminAndIds, getUser, makeOptions, pick } from './lib.js';
+import { adminAndIds, finished, getUser, makeOptions, pick, started } from './lib.js';
 
 export const options = makeOptions({ get_user: {} });
 
 export function setup() {
-  return adminAndIds();
+  return started(adminAndIds());
+}
+
+export function teardown(data) {
+  finished(data);
 }
 
 export default function (data) {

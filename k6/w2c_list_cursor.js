@@ -2,13 +2,17 @@
 // listing through next_cursor and starts again at the end. Keyset paging:
 // no deep-offset scan, whatever the depth.
 import { check } from 'k6';
-import { adminAndIds, checkPage, listUsers, makeOptions } from './lib.js';
+import { adminAndIds, checkPage, finished, listUsers, makeOptions, started } from './lib.js';
 
 export const options = makeOptions({ list_cursor: {} });
 
 export function setup() {
   const { token, total } = adminAndIds();
-  return { token, total };
+  return started({ token, total });
+}
+
+export function teardown(data) {
+  finished(data);
 }
 
 // Per VU: each VU runs its own copy of this module.

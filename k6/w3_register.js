@@ -3,13 +3,17 @@
 // per-address login limits do not apply to sign-up.
 import http from 'k6/http';
 import { check } from 'k6';
-import { BASE_URL, json, makeOptions } from './lib.js';
+import { BASE_URL, finished, json, makeOptions, started } from './lib.js';
 
 export const options = makeOptions({ register: {} });
 
 export function setup() {
   // Distinguishes this run's emails from an earlier run's on the same database.
-  return { run: `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}` };
+  return started({ run: `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}` });
+}
+
+export function teardown(data) {
+  finished(data);
 }
 
 export default function (data) {

@@ -3,9 +3,17 @@
 // Every login succeeds, so no failure counter grows; still, start the server
 // with a high ROSTER_LOGIN_MAX_FAILURES_PER_IP (run.sh does) so that a few
 // failures under load cannot turn into 429s for every VU behind one address.
-import { loginRandomSeeded, makeOptions } from './lib.js';
+import { finished, loginRandomSeeded, makeOptions, started } from './lib.js';
 
 export const options = makeOptions({ login: {} });
+
+export function setup() {
+  return started({});
+}
+
+export function teardown(data) {
+  finished(data);
+}
 
 export default function () {
   loginRandomSeeded();

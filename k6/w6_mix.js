@@ -4,6 +4,7 @@
 import {
   VUS,
   adminAndIds,
+  finished,
   getUser,
   listRandomPage,
   loginRandomSeeded,
@@ -11,6 +12,7 @@ import {
   makeOptions,
   patchSelf,
   pick,
+  started,
 } from './lib.js';
 
 export const options = makeOptions({ mix: {} });
@@ -21,7 +23,11 @@ for (const op of ['W1', 'W2', 'W4', 'W5']) {
 
 export function setup() {
   const { token, total, ids } = adminAndIds();
-  return { token, total, ids, sessions: loginSeededUsers(VUS) };
+  return started({ token, total, ids, sessions: loginSeededUsers(VUS) });
+}
+
+export function teardown(data) {
+  finished(data);
 }
 
 export default function (data) {
