@@ -5,9 +5,10 @@
 
 Reads env.tsv and meta.tsv (written by run.sh) and each <workload>.json
 (k6 --summary-export). One row per scenario of each workload, and for the mix
-one more row per operation (`op` tag). Figures come from the scenario's
-sub-metrics only, so requests made in setup() (logins, id look-ups) are not
-counted. Requests/s is the scenario's request count over `scenario_seconds`
+one more row per operation (`op` tag); then criterion.md and notes.md from
+the same directory when present (written by hand after the run). Figures
+come from the scenario's sub-metrics only, so requests made in setup()
+(logins, id look-ups) are not counted. Requests/s is the scenario's request count over `scenario_seconds`
 (end of setup() to teardown(), recorded by lib.js), falling back to the
 configured duration; k6's own `rate` divides by the whole run, setup included.
 """
@@ -63,10 +64,15 @@ def main():
         rss_mib = f"{int(entry['peak_rss_kb']) / 1024:.1f}" if entry["peak_rss_kb"] else "–"
         verdict = {"0": "pass", "99": "thresholds failed"}.get(entry["exit"], f"k6 exit {entry['exit']}")
         if not summary_path.exists():
-            rows.append([name, "–", "–", "–", "–", "–", "–", "–", rss_mib, entry["cpu_seconds"], verdict])
+            rows.append([name, "–", "–", "–", "–", "–", "–", "–", rss_mib, entry["cpu_seconds"], "–", verdict])
             continue
         metrics = json.loads(summary_path.read_text())["metrics"]
         ran = metrics.get("scenario_seconds", {}).get("value") or seconds
+        # All scenarios' requests (not the per-op rows): the server's CPU is shared by them.
+        scenario_requests = sum(metrics[f"http_reqs{{{sel}}}"].get("count", 0)
+                                for sel in scenario_selectors_top(metrics))
+        cpu_per_req = (f"{1e6 * float(entry['cpu_seconds']) / scenario_requests:.0f}"
+                       if scenario_requests else "–")
         for selector in scenario_selectors(metrics):
             reqs = metrics[f"http_reqs{{{selector}}}"]
             dur = metrics.get(f"http_req_duration{{{selector}}}", {})
@@ -88,6 +94,7 @@ def main():
                 "" if is_op else f"{100 * checks.get('value', 0):.2f}%",
                 "" if is_op else rss_mib,
                 "" if is_op else entry["cpu_seconds"],
+                "" if is_op else cpu_per_req,
                 "" if is_op else verdict,
             ])
 
@@ -107,14 +114,22 @@ def main():
           "response bodies. Peak RSS is the server's VmHWM "
           + ("during that workload alone (reset before each)."
              if env.get("rss_scope") == "workload" else "since start (it could not be reset).")
-          + " Server CPU is user+system seconds of the server during the workload.")
+          + " Server CPU is user+system seconds of the server process during the workload "
+          "(setup included); CPU µs/req divides it by the requests of all the workload's "
+          "scenarios, which stays comparable when the load generator, not the server, is the limit.")
     print()
-    print("| workload | requests/s | p50 ms | p95 ms | p99 ms | max ms | error rate | checks | peak RSS MiB | server CPU s | thresholds |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("| workload | requests/s | p50 ms | p95 ms | p99 ms | max ms | error rate | checks "
+          "| peak RSS MiB | server CPU s | CPU µs/req | thresholds |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print()
     print(f"Summary exports: `{out.name}/<workload>.json`; k6 output: `{out.name}/<workload>.txt`.")
+    # Sections added by hand after the run (criterion medians, observations).
+    for extra in ("criterion.md", "notes.md"):
+        if (out / extra).exists():
+            print()
+            print((out / extra).read_text().rstrip())
 
 
 def scenario_selectors_top(metrics):
