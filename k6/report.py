@@ -42,13 +42,14 @@ def ms(value):
 
 
 def scenario_selectors(metrics):
-    """Tag selectors such as 'scenario:get_user' or 'scenario:mix,op:W1', in file order."""
+    """Tag selectors such as 'scenario:get_user' or 'scenario:mix,op:W1': each
+    scenario, then its per-operation selectors, in name order."""
     selectors = []
     for key in metrics:
         m = re.fullmatch(r"http_reqs\{(.+)\}", key)
         if m and m.group(1).startswith("scenario:"):
             selectors.append(m.group(1))
-    return selectors
+    return sorted(selectors, key=lambda s: (s.split(",")[0], "," in s, s))
 
 
 def main():
