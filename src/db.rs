@@ -1,6 +1,6 @@
 //! The database connection: pool set-up per backend, migrations, and health figures.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait};
@@ -12,7 +12,10 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use crate::config::{Backend, DatabaseConfig};
+use crate::{
+    config::{Backend, DatabaseConfig},
+    metrics::{Metrics, operation_of},
+};
 
 /// How long a SQLite writer waits for the lock before failing with "busy".
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,6 +35,15 @@ pub struct Database {
 enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+}
+
+/// A pooled connection held out of the pool.
+#[derive(Debug)]
+pub enum HeldConnection {
+    /// SQLite.
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    /// Postgres.
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
 }
 
 /// Pool occupancy for `/health` and metrics.
@@ -104,6 +116,23 @@ impl Database {
                 })
             }
         }
+    }
+
+    /// Times every statement: `db_client_operation_duration_seconds` by
+    /// operation, and a client span under the request's span (statement
+    /// kind only: no SQL text, no parameter values).
+    pub fn instrument(&mut self, metrics: Option<Arc<Metrics>>) {
+        let system = match self.backend() {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+        };
+        self.conn.set_metric_callback(move |info| {
+            let operation = operation_of(&info.statement.sql);
+            if let Some(metrics) = &metrics {
+                metrics.db_operation(system, operation, info.elapsed);
+            }
+            record_db_span(system, operation, info.elapsed, info.failed);
+        });
     }
 
     /// The SeaORM handle for queries.
@@ -203,6 +232,19 @@ impl Database {
         }
     }
 
+    /// Takes a connection out of the pool until the guard is dropped (tests
+    /// use it to observe the pool gauges).
+    ///
+    /// # Errors
+    ///
+    /// When no connection can be acquired.
+    pub async fn hold_connection(&self) -> anyhow::Result<HeldConnection> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => HeldConnection::Sqlite(p.acquire().await?),
+            Pool::Postgres(p) => HeldConnection::Postgres(p.acquire().await?),
+        })
+    }
+
     /// Which backend this is.
     #[must_use]
     pub const fn backend(&self) -> Backend {
@@ -219,4 +261,32 @@ impl Database {
             Pool::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// A finished statement as a child span of the current request span. The
+/// callback runs after the statement, so the span is built with explicit
+/// start and end times.
+fn record_db_span(system: &'static str, operation: &'static str, elapsed: Duration, failed: bool) {
+    use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    let parent = tracing::Span::current().context();
+    if !parent.span().span_context().is_valid() {
+        return;
+    }
+    let end = std::time::SystemTime::now();
+    let tracer = opentelemetry::global::tracer("roster");
+    let mut span = tracer
+        .span_builder(operation)
+        .with_kind(SpanKind::Client)
+        .with_start_time(end.checked_sub(elapsed).unwrap_or(end))
+        .with_attributes([
+            opentelemetry::KeyValue::new("db.system.name", system),
+            opentelemetry::KeyValue::new("db.operation.name", operation),
+        ])
+        .start_with_context(&tracer, &parent);
+    if failed {
+        span.set_status(Status::error("statement failed"));
+    }
+    span.end_with_timestamp(end);
 }

@@ -37,14 +37,18 @@ async fn main() -> ExitCode {
     } else {
         LogTarget::Stderr
     };
-    telemetry::init(&config.log, target);
-    match run(command, config).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = ?e, "roster failed");
-            eprintln!("roster: {e:#}");
-            ExitCode::FAILURE
-        }
+    let telemetry = telemetry::init(&config.log, &config.otel, target);
+    let result = run(command, config).await;
+    if let Err(e) = &result {
+        tracing::error!(error = ?e, "roster failed");
+        eprintln!("roster: {e:#}");
+    }
+    // Exporting the last spans is blocking work: keep it off the runtime's workers.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -90,7 +94,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("invalid password: it {e}"))?;
             let db = Database::connect(&config.database).await?;
             db.migrate().await?;
-            let auth = AuthService::new(&config, Store::new(db.conn().clone()))?;
+            let auth = AuthService::new(&config, Store::new(db.conn().clone()), None)?;
             let created = auth.create_user(&email, &password, None, Role::Admin).await;
             db.close().await;
             let user = created.map_err(|e| match e {

@@ -15,6 +15,7 @@ use crate::{
     config::{BootstrapAdmin, Config, JwtKey},
     db::Database,
     domain::{Email, Password},
+    metrics::Metrics,
     store::Store,
 };
 
@@ -49,9 +50,19 @@ impl Application {
     ///
     /// When the database cannot be opened or migrated, or the address cannot be bound.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = Database::connect(&config.database).await?;
+        let mut db = Database::connect(&config.database).await?;
         db.migrate().await?;
-        let auth = Arc::new(AuthService::new(&config, Store::new(db.conn().clone()))?);
+        let metrics = if config.metrics {
+            Some(Arc::new(Metrics::new(&db)?))
+        } else {
+            None
+        };
+        db.instrument(metrics.clone());
+        let auth = Arc::new(AuthService::new(
+            &config,
+            Store::new(db.conn().clone()),
+            metrics.clone(),
+        )?);
         if let Some(admin) = &config.bootstrap_admin {
             bootstrap_admin(&auth, admin).await?;
         }
@@ -72,6 +83,7 @@ impl Application {
                 config,
                 started: Instant::now(),
                 auth,
+                metrics,
             },
             stop: Arc::new(Notify::new()),
         })

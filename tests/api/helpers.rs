@@ -31,11 +31,13 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
-        roster::telemetry::init(
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        roster::telemetry::install(
             &LogConfig {
                 format: LogFormat::Pretty,
                 filter: "info,sqlx=warn".into(),
             },
+            &provider,
             roster::telemetry::LogTarget::Stdout,
         );
     }

@@ -10,6 +10,7 @@ mod errors;
 mod fixtures;
 mod health;
 mod helpers;
+mod metrics;
 mod paging_props;
 mod shutdown;
 mod users;
