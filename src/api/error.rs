@@ -238,7 +238,9 @@ impl ApiError {
         let (status, slug, title) = self.kind();
         match self {
             Self::Internal(cause) => tracing::error!(error = ?cause, "request failed"),
-            Self::Unavailable(cause) => tracing::warn!(error = %format!("{cause:#}"), "database unavailable"),
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = %format!("{cause:#}"), "database unavailable")
+            }
             _ => {}
         }
         let problem = Problem {
