@@ -12,5 +12,6 @@ mod health;
 mod helpers;
 mod metrics;
 mod paging_props;
+mod reliability;
 mod shutdown;
 mod users;

@@ -15,6 +15,8 @@ pub struct Process {
     /// Base URL.
     pub address: String,
     lines: Arc<Mutex<Vec<String>>>,
+    /// Its SQLite database.
+    pub database_url: String,
     _dir: TempDir,
 }
 
@@ -30,7 +32,7 @@ impl Process {
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", url)
+            .env("DATABASE_URL", &url)
             .env("ROSTER_BIND", "127.0.0.1:0")
             .env("ROSTER_BCRYPT_COST", "4")
             .env("ROSTER_LOG_FORMAT", "json")
@@ -74,6 +76,7 @@ impl Process {
             child,
             address: format!("http://127.0.0.1:{port}"),
             lines,
+            database_url: url,
             _dir: dir,
         }
     }
@@ -83,8 +86,9 @@ impl Process {
         format!("{}{path}", self.address)
     }
 
-    /// SIGTERM, then waits for exit; returns the exit code and every output line.
-    pub fn stop(mut self) -> (Option<i32>, Vec<String>) {
+    /// SIGTERM, then waits for exit; returns the exit code and every output
+    /// line. The database stays until `self` is dropped.
+    pub fn stop(&mut self) -> (Option<i32>, Vec<String>) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()

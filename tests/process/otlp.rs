@@ -51,9 +51,12 @@ async fn spans_reach_an_otlp_collector_by_shutdown() {
         .nth(1)
         .unwrap()
         .to_owned();
-    let (code, lines) = tokio::task::spawn_blocking(move || server.stop())
-        .await
-        .unwrap();
+    let (code, lines) = tokio::task::spawn_blocking(move || {
+        let mut server = server;
+        server.stop()
+    })
+    .await
+    .unwrap();
     assert_eq!(code, Some(0), "{lines:?}");
 
     let requests = received.lock().unwrap().clone();
@@ -112,9 +115,12 @@ async fn without_a_collector_the_service_works_and_warns_once() {
         let response = client.get(server.url("/health/live")).send().await.unwrap();
         assert_eq!(response.status(), reqwest::StatusCode::OK);
     }
-    let (code, lines) = tokio::task::spawn_blocking(move || server.stop())
-        .await
-        .unwrap();
+    let (code, lines) = tokio::task::spawn_blocking(move || {
+        let mut server = server;
+        server.stop()
+    })
+    .await
+    .unwrap();
     assert_eq!(code, Some(0));
     let warnings: Vec<&String> = lines
         .iter()

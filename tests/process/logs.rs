@@ -46,9 +46,12 @@ async fn logs_are_json_lines_with_request_ids_and_no_secrets() {
         .await
         .unwrap();
     assert_eq!(me.status(), 200);
-    let (_, lines) = tokio::task::spawn_blocking(move || server.stop())
-        .await
-        .unwrap();
+    let (_, lines) = tokio::task::spawn_blocking(move || {
+        let mut server = server;
+        server.stop()
+    })
+    .await
+    .unwrap();
 
     let parsed: Vec<Value> = lines
         .iter()
