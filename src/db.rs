@@ -4,13 +4,25 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
+#[cfg(feature = "postgres")]
+use sea_orm::SqlxPostgresConnector;
+#[cfg(feature = "sqlite")]
+use sea_orm::SqlxSqliteConnector;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use secrecy::ExposeSecret;
+#[cfg(feature = "postgres")]
 use sqlx::{
-    Connection as _, PgPool, SqlitePool,
+    Connection as _, PgPool,
     postgres::{PgConnectOptions, PgConnection, PgPoolOptions},
+};
+#[cfg(feature = "sqlite")]
+use sqlx::{
+    SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!("enable at least one database backend: the `sqlite` or `postgres` feature");
 
 use crate::{
     config::{Backend, DatabaseConfig},
@@ -18,10 +30,12 @@ use crate::{
 };
 
 /// How long a SQLite writer waits for the lock before failing with "busy".
+#[cfg(feature = "sqlite")]
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An arbitrary, fixed key for `pg_advisory_lock`, so that instances starting
 /// at once on one Postgres apply migrations one after the other.
+#[cfg(feature = "postgres")]
 const MIGRATION_LOCK_KEY: i64 = 0x526f_7374_6572; // "Roster" in ASCII
 
 /// The connection pool, with the SeaORM handle and the sqlx pool behind it.
@@ -33,7 +47,9 @@ pub struct Database {
 
 #[derive(Clone, Debug)]
 enum Pool {
+    #[cfg(feature = "sqlite")]
     Sqlite(SqlitePool),
+    #[cfg(feature = "postgres")]
     Postgres(PgPool),
 }
 
@@ -41,8 +57,10 @@ enum Pool {
 #[derive(Debug)]
 pub enum HeldConnection {
     /// SQLite.
+    #[cfg(feature = "sqlite")]
     Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
     /// Postgres.
+    #[cfg(feature = "postgres")]
     Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
 }
 
@@ -76,6 +94,11 @@ impl Database {
     pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Self> {
         let url = config.url.expose_secret();
         match config.backend {
+            #[cfg(not(feature = "sqlite"))]
+            Backend::Sqlite => anyhow::bail!("roster was built without sqlite support"),
+            #[cfg(not(feature = "postgres"))]
+            Backend::Postgres => anyhow::bail!("roster was built without postgres support"),
+            #[cfg(feature = "sqlite")]
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)
                     .context("DATABASE_URL is not a valid SQLite URL")?
@@ -100,6 +123,7 @@ impl Database {
                     pool: Pool::Sqlite(pool),
                 })
             }
+            #[cfg(feature = "postgres")]
             Backend::Postgres => {
                 let options = PgConnectOptions::from_str(url)
                     .context("DATABASE_URL is not a valid PostgreSQL URL")?;
@@ -150,9 +174,11 @@ impl Database {
     /// When a migration fails or the lock cannot be taken.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match &self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(_) => Migrator::up(&self.conn, None)
                 .await
                 .context("applying migrations"),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => {
                 let mut lock = PgConnection::connect_with(&pool.connect_options())
                     .await
@@ -222,7 +248,9 @@ impl Database {
     #[must_use]
     pub fn pool_stats(&self) -> PoolStats {
         let (size, idle, max) = match &self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
         };
         PoolStats {
@@ -240,7 +268,9 @@ impl Database {
     /// When no connection can be acquired.
     pub async fn hold_connection(&self) -> anyhow::Result<HeldConnection> {
         Ok(match &self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => HeldConnection::Sqlite(p.acquire().await?),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(p) => HeldConnection::Postgres(p.acquire().await?),
         })
     }
@@ -249,7 +279,9 @@ impl Database {
     #[must_use]
     pub const fn backend(&self) -> Backend {
         match self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(_) => Backend::Sqlite,
+            #[cfg(feature = "postgres")]
             Pool::Postgres(_) => Backend::Postgres,
         }
     }
@@ -257,7 +289,9 @@ impl Database {
     /// Closes every connection, waiting for those in use to be returned.
     pub async fn close(&self) {
         match &self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => p.close().await,
+            #[cfg(feature = "postgres")]
             Pool::Postgres(p) => p.close().await,
         }
     }
