@@ -360,8 +360,11 @@ impl From<anyhow::Error> for ApiError {
 #[must_use]
 pub fn is_unavailable(err: &DbErr) -> bool {
     let runtime = match err {
-        DbErr::ConnectionAcquire(_) => return true,
-        DbErr::Conn(e) | DbErr::Exec(e) | DbErr::Query(e) => e,
+        // Failing to get or open a connection is unavailability by definition,
+        // whatever the server's reason ("not accepting connections", "too
+        // many clients", a dropped database…).
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(e) | DbErr::Query(e) => e,
         _ => return false,
     };
     let RuntimeErr::SqlxError(sqlx_err) = runtime else {

@@ -126,6 +126,7 @@ async fn readiness_flips_when_postgres_goes_away_and_recovers_without_restart() 
     };
     let app = TestApp::spawn_with(&backend, |s| s.db_acquire_timeout = "1".into()).await;
     assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
+    let (_, tokens) = app.signed_up("ann@x.io").await;
     let name: String = {
         use sea_orm::ConnectionTrait as _;
         let row = app
@@ -171,6 +172,25 @@ async fn readiness_flips_when_postgres_goes_away_and_recovers_without_restart() 
         app.get("/health").await.status(),
         StatusCode::SERVICE_UNAVAILABLE
     );
+    // API requests get 503 problems, not 500s or hangs past the acquire timeout.
+    for request in [
+        app.request(reqwest::Method::GET, "/users/me")
+            .bearer_auth(&tokens.access),
+        app.request(reqwest::Method::POST, "/auth/login")
+            .json(&serde_json::json!({"email": "ann@x.io", "password": crate::helpers::PASSWORD})),
+        app.request(reqwest::Method::POST, "/auth/register")
+            .json(&serde_json::json!({"email": "bob@x.io", "password": crate::helpers::PASSWORD})),
+    ] {
+        let started = std::time::Instant::now();
+        let response = request.send().await.unwrap();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        crate::helpers::assert_problem(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            .await;
+    }
 
     // It comes back: so does readiness, with no restart.
     admin(format!(r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS true"#)).await;
@@ -183,4 +203,10 @@ async fn readiness_flips_when_postgres_goes_away_and_recovers_without_restart() 
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(recovered, "readiness recovers");
+    assert_eq!(
+        app.get_auth("/users/me", &tokens.access).await.status(),
+        StatusCode::OK
+    );
+    // Nothing half-written: the registration attempted during the outage did not happen.
+    app.register("bob@x.io").await;
 }
