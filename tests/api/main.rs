@@ -11,6 +11,7 @@ mod fixtures;
 mod health;
 mod helpers;
 mod metrics;
+mod openapi;
 mod paging_props;
 mod reliability;
 mod shutdown;
