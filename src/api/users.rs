@@ -675,33 +675,6 @@ fn percent_encode(value: &str) -> String {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn etag_lists() {
-        let tag = "\"abc-1\"";
-        assert!(etag_listed("\"abc-1\"", tag, false));
-        assert!(etag_listed("\"x\", \"abc-1\"", tag, false));
-        assert!(etag_listed("*", tag, false));
-        assert!(
-            !etag_listed("W/\"abc-1\"", tag, false),
-            "If-Match is strong"
-        );
-        assert!(
-            etag_listed("W/\"abc-1\"", tag, true),
-            "If-None-Match is weak"
-        );
-        assert!(!etag_listed("\"abc-2\"", tag, true));
-    }
-
-    #[test]
-    fn percent_encoding_keeps_unreserved_only() {
-        assert_eq!(percent_encode("a b%_&ü"), "a%20b%25_%26%C3%BC");
-    }
-}
-
 impl poem_openapi::types::Example for CreateUserRequest {
     fn example() -> Self {
         Self {
@@ -744,5 +717,32 @@ impl poem_openapi::types::Example for UserPageResponse {
             total: 1,
             next_cursor: Nullable(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_lists() {
+        let tag = "\"abc-1\"";
+        assert!(etag_listed("\"abc-1\"", tag, false));
+        assert!(etag_listed("\"x\", \"abc-1\"", tag, false));
+        assert!(etag_listed("*", tag, false));
+        assert!(
+            !etag_listed("W/\"abc-1\"", tag, false),
+            "If-Match is strong"
+        );
+        assert!(
+            etag_listed("W/\"abc-1\"", tag, true),
+            "If-None-Match is weak"
+        );
+        assert!(!etag_listed("\"abc-2\"", tag, true));
+    }
+
+    #[test]
+    fn percent_encoding_keeps_unreserved_only() {
+        assert_eq!(percent_encode("a b%_&ü"), "a%20b%25_%26%C3%BC");
     }
 }
