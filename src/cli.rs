@@ -39,9 +39,19 @@ pub mod defaults {
     pub const OTEL_SERVICE_NAME: &str = "roster";
 }
 
+/// The version and the database backends compiled in.
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (backends: sqlite, postgres)");
+/// The version and the database backends compiled in.
+#[cfg(all(feature = "sqlite", not(feature = "postgres")))]
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (backends: sqlite)");
+/// The version and the database backends compiled in.
+#[cfg(all(not(feature = "sqlite"), feature = "postgres"))]
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (backends: postgres)");
+
 /// Roster: a user directory and authentication service.
 #[derive(Debug, Parser)]
-#[command(name = "roster", version, about, long_about = None)]
+#[command(name = "roster", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// What to do; `serve` when omitted.
     #[command(subcommand)]
@@ -75,6 +85,13 @@ pub enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Print shell completions for bash, zsh, fish, elvish or powershell.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Man,
 }
 
 /// Every setting of the contract's "Running" section. Flags win over the environment.

@@ -396,8 +396,16 @@ impl Config {
 fn parse_backend(url: &str) -> Result<Backend, ConfigError> {
     let scheme = url.split(':').next().unwrap_or_default();
     match scheme {
-        "sqlite" => Ok(Backend::Sqlite),
-        "postgres" | "postgresql" => Ok(Backend::Postgres),
+        "sqlite" if cfg!(feature = "sqlite") => Ok(Backend::Sqlite),
+        "postgres" | "postgresql" if cfg!(feature = "postgres") => Ok(Backend::Postgres),
+        "sqlite" => Err(ConfigError::new(
+            "DATABASE_URL",
+            "roster was built without sqlite support (rebuild with the `sqlite` feature)",
+        )),
+        "postgres" | "postgresql" => Err(ConfigError::new(
+            "DATABASE_URL",
+            "roster was built without postgres support (rebuild with the `postgres` feature)",
+        )),
         _ => Err(ConfigError::new(
             "DATABASE_URL",
             format!(

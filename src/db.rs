@@ -1,24 +1,41 @@
 //! The database connection: pool set-up per backend, migrations, and health figures.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
+#[cfg(feature = "postgres")]
+use sea_orm::SqlxPostgresConnector;
+#[cfg(feature = "sqlite")]
+use sea_orm::SqlxSqliteConnector;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use secrecy::ExposeSecret;
+#[cfg(feature = "postgres")]
 use sqlx::{
-    Connection as _, PgPool, SqlitePool,
+    Connection as _, PgPool,
     postgres::{PgConnectOptions, PgConnection, PgPoolOptions},
+};
+#[cfg(feature = "sqlite")]
+use sqlx::{
+    SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use crate::config::{Backend, DatabaseConfig};
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!("enable at least one database backend: the `sqlite` or `postgres` feature");
+
+use crate::{
+    config::{Backend, DatabaseConfig},
+    metrics::{Metrics, operation_of},
+};
 
 /// How long a SQLite writer waits for the lock before failing with "busy".
+#[cfg(feature = "sqlite")]
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An arbitrary, fixed key for `pg_advisory_lock`, so that instances starting
 /// at once on one Postgres apply migrations one after the other.
+#[cfg(feature = "postgres")]
 const MIGRATION_LOCK_KEY: i64 = 0x526f_7374_6572; // "Roster" in ASCII
 
 /// The connection pool, with the SeaORM handle and the sqlx pool behind it.
@@ -30,8 +47,21 @@ pub struct Database {
 
 #[derive(Clone, Debug)]
 enum Pool {
+    #[cfg(feature = "sqlite")]
     Sqlite(SqlitePool),
+    #[cfg(feature = "postgres")]
     Postgres(PgPool),
+}
+
+/// A pooled connection held out of the pool.
+#[derive(Debug)]
+pub enum HeldConnection {
+    /// SQLite.
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    /// Postgres.
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
 }
 
 /// Pool occupancy for `/health` and metrics.
@@ -64,6 +94,11 @@ impl Database {
     pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Self> {
         let url = config.url.expose_secret();
         match config.backend {
+            #[cfg(not(feature = "sqlite"))]
+            Backend::Sqlite => anyhow::bail!("roster was built without sqlite support"),
+            #[cfg(not(feature = "postgres"))]
+            Backend::Postgres => anyhow::bail!("roster was built without postgres support"),
+            #[cfg(feature = "sqlite")]
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)
                     .context("DATABASE_URL is not a valid SQLite URL")?
@@ -88,6 +123,7 @@ impl Database {
                     pool: Pool::Sqlite(pool),
                 })
             }
+            #[cfg(feature = "postgres")]
             Backend::Postgres => {
                 let options = PgConnectOptions::from_str(url)
                     .context("DATABASE_URL is not a valid PostgreSQL URL")?;
@@ -106,6 +142,23 @@ impl Database {
         }
     }
 
+    /// Times every statement: `db_client_operation_duration_seconds` by
+    /// operation, and a client span under the request's span (statement
+    /// kind only: no SQL text, no parameter values).
+    pub fn instrument(&mut self, metrics: Option<Arc<Metrics>>) {
+        let system = match self.backend() {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+        };
+        self.conn.set_metric_callback(move |info| {
+            let operation = operation_of(&info.statement.sql);
+            if let Some(metrics) = &metrics {
+                metrics.db_operation(system, operation, info.elapsed);
+            }
+            record_db_span(system, operation, info.elapsed, info.failed);
+        });
+    }
+
     /// The SeaORM handle for queries.
     #[must_use]
     pub const fn conn(&self) -> &DatabaseConnection {
@@ -121,9 +174,11 @@ impl Database {
     /// When a migration fails or the lock cannot be taken.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match &self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(_) => Migrator::up(&self.conn, None)
                 .await
                 .context("applying migrations"),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => {
                 let mut lock = PgConnection::connect_with(&pool.connect_options())
                     .await
@@ -193,7 +248,9 @@ impl Database {
     #[must_use]
     pub fn pool_stats(&self) -> PoolStats {
         let (size, idle, max) = match &self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
         };
         PoolStats {
@@ -203,11 +260,28 @@ impl Database {
         }
     }
 
+    /// Takes a connection out of the pool until the guard is dropped (tests
+    /// use it to observe the pool gauges).
+    ///
+    /// # Errors
+    ///
+    /// When no connection can be acquired.
+    pub async fn hold_connection(&self) -> anyhow::Result<HeldConnection> {
+        Ok(match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(p) => HeldConnection::Sqlite(p.acquire().await?),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => HeldConnection::Postgres(p.acquire().await?),
+        })
+    }
+
     /// Which backend this is.
     #[must_use]
     pub const fn backend(&self) -> Backend {
         match self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(_) => Backend::Sqlite,
+            #[cfg(feature = "postgres")]
             Pool::Postgres(_) => Backend::Postgres,
         }
     }
@@ -215,8 +289,38 @@ impl Database {
     /// Closes every connection, waiting for those in use to be returned.
     pub async fn close(&self) {
         match &self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => p.close().await,
+            #[cfg(feature = "postgres")]
             Pool::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// A finished statement as a child span of the current request span. The
+/// callback runs after the statement, so the span is built with explicit
+/// start and end times.
+fn record_db_span(system: &'static str, operation: &'static str, elapsed: Duration, failed: bool) {
+    use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    let parent = tracing::Span::current().context();
+    if !parent.span().span_context().is_valid() {
+        return;
+    }
+    let end = std::time::SystemTime::now();
+    let tracer = opentelemetry::global::tracer("roster");
+    let mut span = tracer
+        .span_builder(operation)
+        .with_kind(SpanKind::Client)
+        .with_start_time(end.checked_sub(elapsed).unwrap_or(end))
+        .with_attributes([
+            opentelemetry::KeyValue::new("db.system.name", system),
+            opentelemetry::KeyValue::new("db.operation.name", operation),
+        ])
+        .start_with_context(&tracer, &parent);
+    if failed {
+        span.set_status(Status::error("statement failed"));
+    }
+    span.end_with_timestamp(end);
 }

@@ -1,8 +1,12 @@
 //! The `roster` binary: parse the command line, then dispatch the subcommand.
+//!
+//! Exit codes: 0 success or clean shutdown; 1 runtime failure (including an
+//! invalid value for `check-config`, as the contract asks, and a taken email
+//! for `create-admin`); 2 bad configuration or usage.
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, Parser as _};
 use roster::{
     auth::{AuthError, AuthService},
     cli::{Cli, Command},
@@ -15,17 +19,63 @@ use roster::{
 };
 use secrecy::ExposeSecret as _;
 
+/// A runtime failure.
+const EXIT_FAILURE: u8 = 1;
+/// Bad configuration or usage (clap uses 2 for usage errors too).
+const EXIT_USAGE: u8 = 2;
+
+/// Why a command failed, which decides the exit code.
+enum Failure {
+    /// Bad configuration or arguments: exit 2.
+    Usage(String),
+    /// Anything else: exit 1.
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Runtime(e)
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    // These need no configuration: they only describe the command line.
+    // Rendered into memory first: the generators panic on a closed pipe.
+    let mut text = Vec::new();
+    match &command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "roster", &mut text);
+        }
+        Command::Man => {
+            if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut text) {
+                eprintln!("roster: {e}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        }
+        _ => {}
+    }
+    if matches!(command, Command::Completions { .. } | Command::Man) {
+        use std::io::Write as _;
+        return match std::io::stdout().write_all(&text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::from(EXIT_FAILURE),
+        };
+    }
     let config = match Config::from_settings(&cli.settings) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("roster: {e}");
-            return ExitCode::FAILURE;
+            let code = if matches!(command, Command::CheckConfig) {
+                EXIT_FAILURE
+            } else {
+                EXIT_USAGE
+            };
+            return ExitCode::from(code);
         }
     };
-    let command = cli.command.unwrap_or(Command::Serve);
     if matches!(command, Command::CheckConfig) {
         for (setting, value) in config.describe() {
             println!("{setting} = {value}");
@@ -37,20 +87,31 @@ async fn main() -> ExitCode {
     } else {
         LogTarget::Stderr
     };
-    telemetry::init(&config.log, target);
-    match run(command, config).await {
+    let telemetry = telemetry::init(&config.log, &config.otel, target);
+    let result = run(command, config).await;
+    let code = match &result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Failure::Usage(message)) => {
+            eprintln!("roster: {message}");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(Failure::Runtime(e)) => {
             tracing::error!(error = ?e, "roster failed");
             eprintln!("roster: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_FAILURE)
         }
-    }
+    };
+    // Exporting the last spans is blocking work: keep it off the runtime's workers.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    code
 }
 
-async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+async fn run(command: Command, config: Config) -> Result<(), Failure> {
     match command {
-        Command::Serve => Application::build(config).await?.run_until_stopped().await,
+        Command::Serve => Ok(Application::build(config)
+            .await?
+            .run_until_stopped()
+            .await?),
         Command::Migrate { status } => {
             let db = Database::connect(&config.database).await?;
             if !status {
@@ -63,42 +124,48 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
-        Command::CheckConfig => Ok(()),
         Command::CreateAdmin {
             email,
             password_stdin,
-        } => {
-            let password = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line)?;
-                line.trim_end_matches(['\r', '\n']).to_owned()
-            } else {
-                config
-                    .bootstrap_admin
-                    .as_ref()
-                    .map(|a| a.password.expose_secret().to_owned())
-                    .or_else(|| std::env::var("ROSTER_ADMIN_PASSWORD").ok())
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "give the password with --password-stdin or ROSTER_ADMIN_PASSWORD"
-                        )
-                    })?
-            };
-            let email =
-                Email::parse(&email).map_err(|e| anyhow::anyhow!("invalid --email: {e}"))?;
-            let password = Password::parse(&password)
-                .map_err(|e| anyhow::anyhow!("invalid password: it {e}"))?;
-            let db = Database::connect(&config.database).await?;
-            db.migrate().await?;
-            let auth = AuthService::new(&config, Store::new(db.conn().clone()))?;
-            let created = auth.create_user(&email, &password, None, Role::Admin).await;
-            db.close().await;
-            let user = created.map_err(|e| match e {
-                AuthError::EmailTaken => anyhow::anyhow!("{} is already taken", email.as_ref()),
-                other => anyhow::anyhow!(other),
-            })?;
-            println!("created admin {} ({})", user.email, user.id);
-            Ok(())
-        }
+        } => create_admin(&config, &email, password_stdin).await,
+        Command::CheckConfig | Command::Completions { .. } | Command::Man => Ok(()),
     }
+}
+
+async fn create_admin(config: &Config, email: &str, password_stdin: bool) -> Result<(), Failure> {
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| Failure::Usage(format!("cannot read the password from stdin: {e}")))?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        config
+            .bootstrap_admin
+            .as_ref()
+            .map(|a| a.password.expose_secret().to_owned())
+            .or_else(|| std::env::var("ROSTER_ADMIN_PASSWORD").ok())
+            .ok_or_else(|| {
+                Failure::Usage(
+                    "give the password with --password-stdin or ROSTER_ADMIN_PASSWORD".into(),
+                )
+            })?
+    };
+    let email =
+        Email::parse(email).map_err(|e| Failure::Usage(format!("invalid --email: it {e}")))?;
+    let password = Password::parse(&password)
+        .map_err(|e| Failure::Usage(format!("invalid password: it {e}")))?;
+    let db = Database::connect(&config.database).await?;
+    db.migrate().await?;
+    let auth = AuthService::new(config, Store::new(db.conn().clone()), None)?;
+    let created = auth.create_user(&email, &password, None, Role::Admin).await;
+    db.close().await;
+    let user = created.map_err(|e| match e {
+        AuthError::EmailTaken => {
+            Failure::Runtime(anyhow::anyhow!("{} is already taken", email.as_ref()))
+        }
+        other => Failure::Runtime(other.into()),
+    })?;
+    println!("created admin {} ({})", user.email, user.id);
+    Ok(())
 }

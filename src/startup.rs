@@ -15,8 +15,14 @@ use crate::{
     config::{BootstrapAdmin, Config, JwtKey},
     db::Database,
     domain::{Email, Password},
+    metrics::Metrics,
     store::Store,
 };
+
+/// A connection with no bytes moving for this long is closed: idle
+/// keep-alive connections, and clients that stall mid-request, do not hold
+/// sockets and memory forever.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long in-flight requests may take to finish after a stop signal.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(30);
@@ -49,9 +55,19 @@ impl Application {
     ///
     /// When the database cannot be opened or migrated, or the address cannot be bound.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = Database::connect(&config.database).await?;
+        let mut db = Database::connect(&config.database).await?;
         db.migrate().await?;
-        let auth = Arc::new(AuthService::new(&config, Store::new(db.conn().clone()))?);
+        let metrics = if config.metrics {
+            Some(Arc::new(Metrics::new(&db)?))
+        } else {
+            None
+        };
+        db.instrument(metrics.clone());
+        let auth = Arc::new(AuthService::new(
+            &config,
+            Store::new(db.conn().clone()),
+            metrics.clone(),
+        )?);
         if let Some(admin) = &config.bootstrap_admin {
             bootstrap_admin(&auth, admin).await?;
         }
@@ -72,6 +88,7 @@ impl Application {
                 config,
                 started: Instant::now(),
                 auth,
+                metrics,
             },
             stop: Arc::new(Notify::new()),
         })
@@ -111,14 +128,16 @@ impl Application {
         } = self;
         tracing::info!(port, backend = ?state.db.backend(), "roster is serving");
         let endpoint = api::app(&state);
+        let os_signal = shutdown_signal();
         let signal = async move {
             tokio::select! {
                 () = stop.notified() => {}
-                () = shutdown_signal() => {}
+                () = os_signal => {}
             }
             tracing::info!("stop requested: draining in-flight requests");
         };
         Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
+            .idle_timeout(IDLE_TIMEOUT)
             .run_with_graceful_shutdown(endpoint, signal, Some(GRACE_PERIOD))
             .await
             .context("server failed")?;
@@ -145,25 +164,36 @@ async fn bootstrap_admin(auth: &AuthService, admin: &BootstrapAdmin) -> anyhow::
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// SIGINT or SIGTERM. The handlers are installed when this is called, before
+/// the server accepts anything, so an early signal is never the default
+/// (immediate) termination.
+#[cfg(unix)]
+fn shutdown_signal() -> impl Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    let terminate = signal(SignalKind::terminate()).ok();
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = wait(interrupt) => {}
+            () = wait(terminate) => {}
+        }
+    }
+}
+
+/// Ctrl-C elsewhere.
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl Future<Output = ()> {
+    async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }

@@ -1,8 +1,22 @@
-//! Log output: JSON lines for machines, pretty output on a terminal.
+//! Logs and traces: a `tracing` subscriber printing JSON lines (or pretty
+//! output on a terminal), plus an OpenTelemetry layer whose spans are exported
+//! over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 
-use tracing_subscriber::EnvFilter;
+use std::time::Duration;
 
-use crate::config::{LogConfig, LogFormat};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use tracing::Level;
+use tracing_subscriber::{
+    EnvFilter, Layer as _, filter::Targets, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+};
+
+use crate::config::{LogConfig, LogFormat, OtelConfig};
+
+/// How long one export may take, so that a collector that accepts and never
+/// answers cannot hold up shutdown for long.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where log lines go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,25 +27,157 @@ pub enum LogTarget {
     Stderr,
 }
 
-/// Installs the global subscriber. A second call (tests) is a no-op.
-pub fn init(log: &LogConfig, target: LogTarget) {
-    let filter = EnvFilter::try_new(&log.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(move || -> Box<dyn std::io::Write> {
-            match target {
-                LogTarget::Stdout => Box::new(std::io::stdout()),
-                LogTarget::Stderr => Box::new(std::io::stderr()),
+/// Flushes exported spans when the process stops.
+#[derive(Debug)]
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+}
+
+impl TelemetryGuard {
+    /// Exports what is buffered and stops the exporter.
+    pub fn shutdown(self) {
+        if let Err(e) = self.provider.shutdown() {
+            tracing::warn!(error = %e, "flushing traces failed");
+        }
+    }
+}
+
+/// Installs logging and tracing for the process.
+#[must_use]
+pub fn init(log: &LogConfig, otel: &OtelConfig, target: LogTarget) -> TelemetryGuard {
+    let resource = Resource::builder()
+        .with_service_name(otel.service_name.clone())
+        .build();
+    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    let mut unreachable = None;
+    if let Some(endpoint) = &otel.endpoint {
+        let url = traces_url(endpoint);
+        match opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(url.clone())
+            .with_timeout(EXPORT_TIMEOUT)
+            .build()
+        {
+            Ok(exporter) => {
+                builder = builder.with_batch_exporter(exporter);
+                if !reachable(&url) {
+                    unreachable = Some(url);
+                }
             }
-        });
-    // `try_init` fails only when a subscriber is already installed.
-    let _ = match log.format {
-        LogFormat::Json => builder
+            Err(e) => eprintln!("roster: cannot export traces to {url}: {e}"),
+        }
+    }
+    let provider = builder.build();
+    install(log, &provider, target);
+    if let Some(url) = unreachable {
+        tracing::warn!(%url, "the OTLP collector is not reachable; traces are dropped until it is");
+    }
+    TelemetryGuard { provider }
+}
+
+/// Installs the subscriber with a given tracer provider (tests pass one with
+/// an in-memory exporter). A second call in one process is a no-op.
+pub fn install(log: &LogConfig, provider: &SdkTracerProvider, target: LogTarget) {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    // The SDK's own export errors repeat every few seconds while a collector
+    // is down; `init` logs one warning instead, unless RUST_LOG asks for them.
+    let directives = if log.filter.contains("opentelemetry") {
+        log.filter.clone()
+    } else {
+        format!(
+            "{},opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off",
+            log.filter
+        )
+    };
+    let filter = EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info"));
+    let writer = move || -> Box<dyn std::io::Write> {
+        match target {
+            LogTarget::Stdout => Box::new(std::io::stdout()),
+            LogTarget::Stderr => Box::new(std::io::stderr()),
+        }
+    };
+    let fmt = match log.format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .try_init(),
-        LogFormat::Pretty => builder.try_init(),
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
     };
+    // Traces carry Roster's own spans, whatever the log level.
+    let traces = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("roster"))
+        .with_filter(Targets::new().with_target("roster", Level::INFO));
+    // `try_init` fails only when a subscriber is already installed.
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(traces)
+        .try_init();
+}
+
+/// OTLP/HTTP takes the signal's path under the base endpoint.
+fn traces_url(endpoint: &str) -> String {
+    let base = endpoint.trim_end_matches('/');
+    if base.ends_with("/v1/traces") {
+        base.to_owned()
+    } else {
+        format!("{base}/v1/traces")
+    }
+}
+
+/// Whether something accepts TCP connections at the URL's host and port.
+fn reachable(url: &str) -> bool {
+    use std::net::ToSocketAddrs as _;
+    let Some(rest) = url.split_once("://").map(|(_, rest)| rest) else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        authority.to_owned()
+    } else if url.starts_with("https") {
+        format!("{authority}:443")
+    } else {
+        format!("{authority}:80")
+    };
+    with_port
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .is_some_and(|addr| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traces_url_appends_the_signal_path_once() {
+        assert_eq!(traces_url("http://c:4318"), "http://c:4318/v1/traces");
+        assert_eq!(traces_url("http://c:4318/"), "http://c:4318/v1/traces");
+        assert_eq!(
+            traces_url("http://c:4318/v1/traces"),
+            "http://c:4318/v1/traces"
+        );
+    }
+
+    #[test]
+    fn closed_ports_are_unreachable() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(reachable(&format!("http://127.0.0.1:{port}/v1/traces")));
+        drop(listener);
+        assert!(!reachable(&format!("http://127.0.0.1:{port}/v1/traces")));
+    }
 }

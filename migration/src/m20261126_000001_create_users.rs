@@ -78,6 +78,16 @@ impl MigrationTrait for Migration {
             }
             manager.create_index(index.to_owned()).await?;
         }
+        if manager.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            // `-name` sorts unnamed users last: a backward scan of the index
+            // above would put them first, so Postgres needs this order too.
+            manager
+                .get_connection()
+                .execute_unprepared(
+                    "CREATE INDEX ix_users_name_desc_id ON users (name DESC NULLS LAST, id DESC)",
+                )
+                .await?;
+        }
         Ok(())
     }
 

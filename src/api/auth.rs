@@ -15,7 +15,7 @@ use super::{
     check,
     error::ApiError,
     security::BearerAuth,
-    types::{Nullable, Timestamp, UserResponse},
+    types::{Nullable, Timestamp, UserResponse, example_time},
 };
 use crate::{
     auth::{
@@ -37,7 +37,7 @@ pub struct AuthApi {
 
 /// Sign-up form.
 #[derive(Debug, Object, Deserialize)]
-#[oai(rename_all = "snake_case", deny_unknown_fields)]
+#[oai(rename_all = "snake_case", deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Email address; stored lower-cased.
@@ -53,7 +53,7 @@ pub struct RegisterRequest {
 
 /// Credentials.
 #[derive(Debug, Object, Deserialize)]
-#[oai(rename_all = "snake_case", deny_unknown_fields)]
+#[oai(rename_all = "snake_case", deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Email address (any case).
@@ -64,7 +64,7 @@ pub struct LoginRequest {
 
 /// A refresh token to exchange.
 #[derive(Debug, Object, Deserialize)]
-#[oai(rename_all = "snake_case", deny_unknown_fields)]
+#[oai(rename_all = "snake_case", deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh.
@@ -73,7 +73,7 @@ pub struct RefreshRequest {
 
 /// Optional logout details.
 #[derive(Debug, Object, Deserialize)]
-#[oai(rename_all = "snake_case", deny_unknown_fields)]
+#[oai(rename_all = "snake_case", deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct LogoutRequest {
     /// A refresh token of the caller whose session should end too.
@@ -82,7 +82,7 @@ pub struct LogoutRequest {
 
 /// A password change.
 #[derive(Debug, Object, Deserialize)]
-#[oai(rename_all = "snake_case", deny_unknown_fields)]
+#[oai(rename_all = "snake_case", deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     /// The current password.
@@ -94,7 +94,7 @@ pub struct ChangePasswordRequest {
 
 /// An access token and the refresh token that renews it.
 #[derive(Debug, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct TokenPair {
     /// Signed JWT for `Authorization: Bearer`.
     pub access_token: String,
@@ -119,7 +119,7 @@ impl From<IssuedTokens> for TokenPair {
 
 /// A live login session.
 #[derive(Debug, Object)]
-#[oai(rename_all = "snake_case", rename = "Session")]
+#[oai(rename_all = "snake_case", rename = "Session", example)]
 pub struct SessionResponse {
     /// Session id: the `sid` claim of its tokens.
     pub id: Uuid,
@@ -364,5 +364,75 @@ fn client_info(req: &Request) -> ClientInfo {
             .get(poem::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
+    }
+}
+
+impl poem_openapi::types::Example for RegisterRequest {
+    fn example() -> Self {
+        Self {
+            email: "ann@example.com".into(),
+            password: "correct horse battery".into(),
+            name: Some("Ann Lee".into()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for LoginRequest {
+    fn example() -> Self {
+        Self {
+            email: "ann@example.com".into(),
+            password: "correct horse battery".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for RefreshRequest {
+    fn example() -> Self {
+        Self {
+            refresh_token: "q1X0f3mVd8yZ2wWc7sGkJb9aT4nR6pLe5uHiOoQxYzE".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for LogoutRequest {
+    fn example() -> Self {
+        Self {
+            refresh_token: Some("q1X0f3mVd8yZ2wWc7sGkJb9aT4nR6pLe5uHiOoQxYzE".into()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for ChangePasswordRequest {
+    fn example() -> Self {
+        Self {
+            current_password: "correct horse battery".into(),
+            new_password: "a brand new passphrase".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for TokenPair {
+    fn example() -> Self {
+        Self {
+            access_token: "eyJhbGciOiJIUzI1NiIsImtpZCI6ImhzMjU2LTFhMmIzYzRkNWU2ZjcwODEiLCJ0eXAiOiJKV1QifQ.e30.c2lnbmF0dXJl".into(),
+            token_type: "Bearer".into(),
+            expires_in: 900,
+            refresh_token: "q1X0f3mVd8yZ2wWc7sGkJb9aT4nR6pLe5uHiOoQxYzE".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for SessionResponse {
+    fn example() -> Self {
+        let at = example_time();
+        Self {
+            id: Uuid::from_u128(0x0193_6a4e_0c1d_7000_8000_0000_0000_0001),
+            created_at: Timestamp(at),
+            last_used_at: Timestamp(at),
+            expires_at: Timestamp(at + chrono::TimeDelta::days(30)),
+            user_agent: Nullable(Some("Mozilla/5.0".into())),
+            ip: Nullable(Some("203.0.113.7".into())),
+            current: true,
+        }
     }
 }

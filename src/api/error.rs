@@ -238,7 +238,9 @@ impl ApiError {
         let (status, slug, title) = self.kind();
         match self {
             Self::Internal(cause) => tracing::error!(error = ?cause, "request failed"),
-            Self::Unavailable(cause) => tracing::warn!(error = ?cause, "database unavailable"),
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = %format!("{cause:#}"), "database unavailable")
+            }
             _ => {}
         }
         let problem = Problem {
@@ -358,8 +360,11 @@ impl From<anyhow::Error> for ApiError {
 #[must_use]
 pub fn is_unavailable(err: &DbErr) -> bool {
     let runtime = match err {
-        DbErr::ConnectionAcquire(_) => return true,
-        DbErr::Conn(e) | DbErr::Exec(e) | DbErr::Query(e) => e,
+        // Failing to get or open a connection is unavailability by definition,
+        // whatever the server's reason ("not accepting connections", "too
+        // many clients", a dropped database…).
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(e) | DbErr::Query(e) => e,
         _ => return false,
     };
     let RuntimeErr::SqlxError(sqlx_err) = runtime else {

@@ -1,11 +1,11 @@
 //! `/health/live`, `/health/ready` and `/health`: what orchestrators and operators poll.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use super::{ApiTags, error::ApiError};
-use crate::db::Database;
+use crate::{db::Database, metrics::Metrics, store::Store};
 
 /// Health endpoints.
 #[derive(Debug)]
@@ -88,6 +88,32 @@ pub enum HealthResponse {
     /// document, not a problem.
     #[oai(status = 503)]
     Unavailable(Json<HealthReport>),
+}
+
+/// `GET /metrics`: the Prometheus text exposition. A plain endpoint rather
+/// than an OpenAPI operation, so that `ROSTER_METRICS=false` removes it.
+#[derive(Debug)]
+pub struct MetricsEndpoint {
+    /// The instruments.
+    pub metrics: Arc<Metrics>,
+    /// For `roster_users`, counted at scrape time.
+    pub store: Store,
+}
+
+impl poem::Endpoint for MetricsEndpoint {
+    type Output = poem::Response;
+
+    async fn call(&self, _req: poem::Request) -> poem::Result<Self::Output> {
+        // A database that does not answer must not hide the other metrics.
+        match self.store.count_users_by_role().await {
+            Ok(counts) => self.metrics.set_user_counts(counts),
+            Err(e) => tracing::warn!(error = %e, "counting users for metrics failed"),
+        }
+        let body = self.metrics.render().map_err(ApiError::Internal)?;
+        Ok(poem::Response::builder()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(body))
+    }
 }
 
 #[OpenApi(tag = "ApiTags::Operations")]

@@ -17,7 +17,7 @@ use poem_openapi::{
     ContactObject, ExternalDocumentObject, LicenseObject, OpenApiService, ServerObject, Tags,
 };
 
-use crate::{auth::AuthService, config::Config, db::Database, store::Store};
+use crate::{auth::AuthService, config::Config, db::Database, metrics::Metrics, store::Store};
 
 /// The tags that group operations in the document.
 #[derive(Debug, Tags)]
@@ -41,6 +41,8 @@ pub struct AppState {
     pub started: Instant,
     /// The account flows.
     pub auth: Arc<AuthService>,
+    /// Metrics, when `ROSTER_METRICS` is on.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// Records a field's rule violation and yields the parsed value when valid.
@@ -97,11 +99,21 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
 #[must_use]
 pub fn app(state: &AppState) -> impl Endpoint + use<> {
     let api = openapi(state);
+    let routes = Arc::new(middleware::RequestContext::route_names(&api.spec()));
     let mut route = Route::new();
     if state.config.docs {
         route = route
             .at("/openapi.json", api.spec_endpoint())
             .nest("/docs", api.swagger_ui());
+    }
+    if let Some(metrics) = &state.metrics {
+        route = route.at(
+            "/metrics",
+            poem::get(health::MetricsEndpoint {
+                metrics: Arc::clone(metrics),
+                store: Store::new(state.db.conn().clone()),
+            }),
+        );
     }
     route
         .nest("/", api)
@@ -109,5 +121,7 @@ pub fn app(state: &AppState) -> impl Endpoint + use<> {
         .data(Arc::clone(&state.auth))
         .with(middleware::RequestContext {
             max_body_bytes: state.config.max_body_bytes,
+            metrics: state.metrics.clone(),
+            routes,
         })
 }

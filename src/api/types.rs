@@ -169,7 +169,7 @@ impl From<RoleName> for Role {
 
 /// A user: the only shape in which a user is ever returned.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case", rename = "User")]
+#[oai(rename_all = "snake_case", rename = "User", example)]
 pub struct UserResponse {
     /// Public id (UUID v7, time-ordered).
     pub id: Uuid,
@@ -197,4 +197,24 @@ impl From<User> for UserResponse {
             updated_at: Timestamp(user.updated_at),
         }
     }
+}
+
+impl poem_openapi::types::Example for UserResponse {
+    fn example() -> Self {
+        let at = example_time();
+        Self {
+            id: Uuid::from_u128(0x0193_6a4e_0c1d_7000_8000_0000_0000_0002),
+            email: "ann@example.com".into(),
+            name: Nullable(Some("Ann Lee".into())),
+            role: RoleName::User,
+            created_at: Timestamp(at),
+            updated_at: Timestamp(at),
+        }
+    }
+}
+
+/// A fixed instant for document examples.
+#[must_use]
+pub fn example_time() -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(1_795_687_200_123_456).unwrap_or_default()
 }

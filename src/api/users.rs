@@ -49,7 +49,7 @@ pub struct UsersApi {
 
 /// A page of users.
 #[derive(Debug, Object)]
-#[oai(rename_all = "snake_case", rename = "UserPage")]
+#[oai(rename_all = "snake_case", rename = "UserPage", example)]
 pub struct UserPageResponse {
     /// The users of this page.
     pub items: Vec<UserResponse>,
@@ -65,7 +65,7 @@ pub struct UserPageResponse {
 
 /// A new user, created by an admin.
 #[derive(Debug, Object, Deserialize)]
-#[oai(rename_all = "snake_case", deny_unknown_fields)]
+#[oai(rename_all = "snake_case", deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// Email address; stored lower-cased.
@@ -83,7 +83,7 @@ pub struct CreateUserRequest {
 
 /// A full replacement of a user's record.
 #[derive(Debug, Object, Deserialize)]
-#[oai(rename_all = "snake_case", deny_unknown_fields)]
+#[oai(rename_all = "snake_case", deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceUserRequest {
     /// Email address.
@@ -101,7 +101,7 @@ pub struct ReplaceUserRequest {
 /// A JSON merge patch of a user's record: absent fields are unchanged, a
 /// `null` name clears it.
 #[derive(Debug, Object, Deserialize)]
-#[oai(rename_all = "snake_case", deny_unknown_fields)]
+#[oai(rename_all = "snake_case", deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUserRequest {
     /// New email address.
@@ -673,6 +673,51 @@ fn percent_encode(value: &str) -> String {
         }
         out
     })
+}
+
+impl poem_openapi::types::Example for CreateUserRequest {
+    fn example() -> Self {
+        Self {
+            email: "bob@example.com".into(),
+            password: "a long passphrase".into(),
+            name: Some("Bob".into()),
+            role: Some(RoleName::Admin),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for ReplaceUserRequest {
+    fn example() -> Self {
+        Self {
+            email: "ann@example.com".into(),
+            name: Some("Ann Lee".into()),
+            role: None,
+            current_password: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for PatchUserRequest {
+    fn example() -> Self {
+        Self {
+            email: MaybeUndefined::Undefined,
+            name: MaybeUndefined::Value("Ann Lee".into()),
+            role: MaybeUndefined::Undefined,
+            current_password: MaybeUndefined::Undefined,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for UserPageResponse {
+    fn example() -> Self {
+        Self {
+            items: vec![UserResponse::example()],
+            page: 1,
+            per_page: 20,
+            total: 1,
+            next_cursor: Nullable(None),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -85,7 +85,7 @@ impl PasswordHasher {
         f: impl FnOnce() -> T + Send + 'static,
     ) -> anyhow::Result<T> {
         let _permit = self.permits.acquire().await.context("hasher closed")?;
-        let span = tracing::debug_span!("password_hash");
+        let span = tracing::info_span!("password_hash", otel.kind = "internal");
         tokio::task::spawn_blocking(move || span.in_scope(f))
             .await
             .context("hashing task failed")

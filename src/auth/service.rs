@@ -1,7 +1,7 @@
 //! The account flows: register, login, refresh, logout, password change and
 //! the bearer check, built from the store, the hasher and the JWT keys.
 
-use std::net::IpAddr;
+use std::{net::IpAddr, sync::Arc};
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
@@ -11,6 +11,7 @@ use super::{jwt::JwtKeys, password::PasswordHasher, throttle::AddressLimiter};
 use crate::{
     config::{Config, LoginLimits},
     domain::{Email, Password, Role, User, UserName},
+    metrics::{AuthEvent, Metrics},
     store::{RefreshOutcome, SessionInfo, Store, StoreError},
 };
 
@@ -95,6 +96,7 @@ pub struct AuthService {
     allow_registration: bool,
     limits: LoginLimits,
     addresses: AddressLimiter,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl AuthService {
@@ -103,7 +105,11 @@ impl AuthService {
     /// # Errors
     ///
     /// When the signing key cannot be used.
-    pub fn new(config: &Config, store: Store) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &Config,
+        store: Store,
+        metrics: Option<Arc<Metrics>>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             store,
             hasher: PasswordHasher::new(config.bcrypt_cost),
@@ -115,6 +121,7 @@ impl AuthService {
                 config.login_limits.max_failures_per_ip,
                 config.login_limits.window,
             ),
+            metrics,
         })
     }
 
@@ -138,7 +145,9 @@ impl AuthService {
         if !self.allow_registration {
             return Err(AuthError::RegistrationClosed);
         }
-        self.create_user(email, password, name, Role::User).await
+        let user = self.create_user(email, password, name, Role::User).await?;
+        self.event(AuthEvent::Register);
+        Ok(user)
     }
 
     /// Creates a user with any role (admin operations and bootstrap).
@@ -181,6 +190,22 @@ impl AuthService {
     /// `RateLimited` (checked first, so even a right password gets it), then
     /// `InvalidCredentials` for an unknown email and a wrong password alike.
     pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: ClientInfo,
+    ) -> Result<IssuedTokens, AuthError> {
+        let result = self.try_login(email, password, client).await;
+        match &result {
+            Ok(_) => self.event(AuthEvent::LoginSuccess),
+            Err(AuthError::InvalidCredentials) => self.event(AuthEvent::LoginFailure),
+            Err(AuthError::RateLimited(_)) => self.event(AuthEvent::RateLimited),
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn try_login(
         &self,
         email: &str,
         password: &str,
@@ -241,8 +266,12 @@ impl AuthService {
             )
             .await?;
         match outcome {
-            RefreshOutcome::Rotated { session_id, user } => self.tokens(&user, session_id, next),
+            RefreshOutcome::Rotated { session_id, user } => {
+                self.event(AuthEvent::Refresh);
+                self.tokens(&user, session_id, next)
+            }
             RefreshOutcome::Reused { session_id } => {
+                self.event(AuthEvent::RefreshReuse);
                 tracing::warn!(%session_id, "refresh token reused: session revoked");
                 Err(AuthError::InvalidToken)
             }
@@ -260,13 +289,14 @@ impl AuthService {
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
         let claims = self.jwt.verify(token).map_err(|e| {
             tracing::debug!(reason = %e, "bearer token rejected");
+            self.event(AuthEvent::TokenRejected);
             AuthError::InvalidToken
         })?;
-        let user = self
-            .store
-            .authenticate(claims.sid, claims.sub)
-            .await?
-            .ok_or(AuthError::InvalidToken)?;
+        let Some(user) = self.store.authenticate(claims.sid, claims.sub).await? else {
+            self.event(AuthEvent::TokenRejected);
+            return Err(AuthError::InvalidToken);
+        };
+        tracing::Span::current().record("enduser.id", user.id.to_string());
         Ok(Caller {
             user,
             session_id: claims.sid,
@@ -287,6 +317,7 @@ impl AuthService {
         self.store
             .end_session(caller.user.id, caller.session_id)
             .await?;
+        self.event(AuthEvent::Logout);
         if let Some(token) = refresh_token {
             if let Some((session_id, owner)) = self
                 .store
@@ -364,6 +395,12 @@ impl AuthService {
             .end_sessions(caller.user.id, Some(caller.session_id))
             .await?;
         Ok(())
+    }
+
+    fn event(&self, event: AuthEvent) {
+        if let Some(metrics) = &self.metrics {
+            metrics.auth_event(event);
+        }
     }
 
     fn tokens(

@@ -256,24 +256,17 @@ fn after(cursor: &Cursor) -> Condition {
     } else {
         user::Column::Id.gt(id)
     };
+    // Row values, `(created_at, id) < (?, ?)`, let both backends seek the
+    // (key, id) index instead of scanning from the first page.
+    let past_row = |col: user::Column, value: sea_orm::Value| {
+        let row = Expr::tuple([Expr::col(col), Expr::col(user::Column::Id)]);
+        let bound = Expr::tuple([Expr::val(value), Expr::val(id)]);
+        Condition::all().add(if desc { row.lt(bound) } else { row.gt(bound) })
+    };
     match (&cursor.value, cursor.sort.key) {
-        (CursorValue::Time(t), _) => {
-            let col = user::Column::CreatedAt;
-            let past = if desc { col.lt(*t) } else { col.gt(*t) };
-            Condition::any()
-                .add(past)
-                .add(Condition::all().add(col.eq(*t)).add(past_id))
-        }
+        (CursorValue::Time(t), _) => past_row(user::Column::CreatedAt, (*t).into()),
         (CursorValue::Text(Some(v)), SortKey::Email) => {
-            let col = user::Column::Email;
-            let past = if desc {
-                col.lt(v.as_str())
-            } else {
-                col.gt(v.as_str())
-            };
-            Condition::any()
-                .add(past)
-                .add(Condition::all().add(col.eq(v.as_str())).add(past_id))
+            past_row(user::Column::Email, v.as_str().into())
         }
         (CursorValue::Text(Some(v)), _) => {
             // Named rows come first in both directions; unnamed rows follow.

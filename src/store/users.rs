@@ -112,6 +112,26 @@ impl Store {
         Ok(())
     }
 
+    /// How many users have each role.
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn count_users_by_role(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        use sea_orm::{
+            QuerySelect as _,
+            sea_query::{Expr, ExprTrait as _},
+        };
+        Ok(user::Entity::find()
+            .select_only()
+            .column(user::Column::Role)
+            .column_as(Expr::col(user::Column::Id).count(), "count")
+            .group_by(user::Column::Role)
+            .into_tuple::<(String, i64)>()
+            .all(&self.db)
+            .await?)
+    }
+
     /// Whether any admin exists.
     ///
     /// # Errors

@@ -65,9 +65,14 @@ fn each_bad_value_stops_start_up_with_one_line_naming_it() {
         ("ROSTER_BIND", "not-an-address"),
     ];
     for (setting, value) in cases {
-        for command in ["check-config", "serve"] {
+        // The contract asks check-config for 1; bad configuration elsewhere is 2.
+        for (command, code) in [("check-config", 1), ("serve", 2), ("migrate", 2)] {
             let out = roster(&[command], &[(setting, value)]);
-            assert_eq!(out.status.code(), Some(1), "{command} with bad {setting}");
+            assert_eq!(
+                out.status.code(),
+                Some(code),
+                "{command} with bad {setting}"
+            );
             let stderr = String::from_utf8(out.stderr).unwrap();
             assert_eq!(stderr.lines().count(), 1, "{setting}: {stderr}");
             assert!(stderr.contains(setting), "{setting}: {stderr}");
@@ -149,7 +154,84 @@ fn create_admin_exit_codes_and_no_password_in_output() {
         &env,
         "password\n",
     );
-    assert_eq!(weak.status.code(), Some(1), "{weak:?}");
+    // Bad input is a usage error: 2.
+    assert_eq!(weak.status.code(), Some(2), "{weak:?}");
     let missing = roster(&["create-admin", "--email", "fourth@x.io"], &env);
-    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    assert_eq!(missing.status.code(), Some(2), "{missing:?}");
+}
+
+#[test]
+fn exit_codes_distinguish_usage_configuration_and_runtime_failures() {
+    let ok = roster(&["check-config"], &[]);
+    assert_eq!(ok.status.code(), Some(0));
+    let usage = roster(&["no-such-command"], &[]);
+    assert_eq!(usage.status.code(), Some(2), "unknown subcommand");
+    let usage = roster(&["serve", "--no-such-flag"], &[]);
+    assert_eq!(usage.status.code(), Some(2), "unknown flag");
+    // A runtime failure: the address is taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("x.db").display());
+    let runtime = roster(
+        &["serve"],
+        &[
+            ("ROSTER_BIND", addr.as_str()),
+            ("DATABASE_URL", url.as_str()),
+        ],
+    );
+    assert_eq!(runtime.status.code(), Some(1), "{runtime:?}");
+    // Another runtime failure: the database cannot be opened.
+    let unopenable = roster(
+        &["migrate"],
+        &[("DATABASE_URL", "sqlite:///nonexistent/dir/x.db?mode=rwc")],
+    );
+    assert_eq!(unopenable.status.code(), Some(1), "{unopenable:?}");
+}
+
+#[test]
+fn version_names_the_compiled_in_backends() {
+    let out = roster(&["--version"], &[]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with(&format!("roster {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    assert!(text.contains("backends: sqlite, postgres"), "{text}");
+}
+
+#[test]
+fn completions_for_each_shell_mention_every_subcommand() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = roster(&["completions", shell], &[]);
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(!text.is_empty(), "{shell}");
+        for command in [
+            "serve",
+            "migrate",
+            "check-config",
+            "create-admin",
+            "completions",
+            "man",
+        ] {
+            assert!(text.contains(command), "{shell} completions lack {command}");
+        }
+    }
+    // Completions need no valid configuration.
+    let out = roster(&["completions", "bash"], &[("ROSTER_BCRYPT_COST", "99")]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn a_man_page_can_be_generated() {
+    let out = roster(&["man"], &[]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(".TH roster 1") && text.contains("DATABASE_URL"),
+        "{}",
+        &text[..200.min(text.len())]
+    );
 }

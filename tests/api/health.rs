@@ -112,3 +112,101 @@ async fn docs_can_be_turned_off() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn readiness_flips_when_postgres_goes_away_and_recovers_without_restart() {
+    let Some(backend) = backends()
+        .into_iter()
+        .find(|b| matches!(b, crate::helpers::Backend::Postgres(_)))
+    else {
+        return;
+    };
+    let crate::helpers::Backend::Postgres(admin_url) = &backend else {
+        unreachable!()
+    };
+    let app = TestApp::spawn_with(&backend, |s| s.db_acquire_timeout = "1".into()).await;
+    assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
+    let (_, tokens) = app.signed_up("ann@x.io").await;
+    let name: String = {
+        use sea_orm::ConnectionTrait as _;
+        let row = app
+            .db
+            .conn()
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT current_database() AS name",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get("", "name").unwrap()
+    };
+    let admin = |sql: String| {
+        let admin_url = admin_url.clone();
+        async move {
+            use sqlx::{Connection as _, Executor as _};
+            let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+            conn.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+            let _ = conn.close().await;
+        }
+    };
+
+    // The database refuses connections and every existing one is terminated.
+    admin(format!(
+        r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS false"#
+    ))
+    .await;
+    admin(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .await;
+    let started = std::time::Instant::now();
+    let response = app.get("/health/ready").await;
+    crate::helpers::assert_problem(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        app.get("/health").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    // API requests get 503 problems, not 500s or hangs past the acquire timeout.
+    for request in [
+        app.request(reqwest::Method::GET, "/users/me")
+            .bearer_auth(&tokens.access),
+        app.request(reqwest::Method::POST, "/auth/login")
+            .json(&serde_json::json!({"email": "ann@x.io", "password": crate::helpers::PASSWORD})),
+        app.request(reqwest::Method::POST, "/auth/register")
+            .json(&serde_json::json!({"email": "bob@x.io", "password": crate::helpers::PASSWORD})),
+    ] {
+        let started = std::time::Instant::now();
+        let response = request.send().await.unwrap();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        crate::helpers::assert_problem(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            .await;
+    }
+
+    // It comes back: so does readiness, with no restart.
+    admin(format!(r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS true"#)).await;
+    let mut recovered = false;
+    for _ in 0..50 {
+        if app.get("/health/ready").await.status() == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "readiness recovers");
+    assert_eq!(
+        app.get_auth("/users/me", &tokens.access).await.status(),
+        StatusCode::OK
+    );
+    // Nothing half-written: the registration attempted during the outage did not happen.
+    app.register("bob@x.io").await;
+}

@@ -31,11 +31,13 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
-        roster::telemetry::init(
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        roster::telemetry::install(
             &LogConfig {
                 format: LogFormat::Pretty,
                 filter: "info,sqlx=warn".into(),
             },
+            &provider,
             roster::telemetry::LogTarget::Stdout,
         );
     }
@@ -176,10 +178,13 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// A pool onto the same database, for inspecting state.
     pub db: Database,
+    /// The database URL (a second instance can share it).
+    pub database_url: String,
     stop: StopHandle,
     server: Option<JoinHandle<anyhow::Result<()>>>,
-    // Last: the database is dropped after the server stops.
-    _database: TestDatabase,
+    // Last: the database is dropped after the server stops. `None` for a
+    // second instance on another app's database.
+    _database: Option<TestDatabase>,
 }
 
 impl TestApp {
@@ -192,6 +197,21 @@ impl TestApp {
     pub async fn spawn_with(backend: &Backend, edit: impl FnOnce(&mut Settings)) -> Self {
         LazyLock::force(&TRACING);
         let (database, url) = TestDatabase::create(backend).await;
+        Self::start(backend, url, Some(database), edit).await
+    }
+
+    /// A second instance on this app's database (several instances, one
+    /// Postgres), with its own settings edits. It must not outlive `self`.
+    pub async fn sibling_with(&self, edit: impl FnOnce(&mut Settings)) -> Self {
+        Self::start(&self.backend, self.database_url.clone(), None, edit).await
+    }
+
+    async fn start(
+        backend: &Backend,
+        url: String,
+        database: Option<TestDatabase>,
+        edit: impl FnOnce(&mut Settings),
+    ) -> Self {
         let mut settings = test_settings(&url);
         edit(&mut settings);
         let config = Config::from_settings(&settings).expect("valid test config");
@@ -209,6 +229,7 @@ impl TestApp {
                 .build()
                 .unwrap(),
             db,
+            database_url: url,
             stop,
             server: Some(server),
             _database: database,

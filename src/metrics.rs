@@ -1,0 +1,296 @@
+//! Prometheus metrics through OpenTelemetry meters and the Prometheus bridge.
+//! Names and labels follow the contract (and OpenTelemetry's semantic
+//! conventions, which the bridge renders as `http_server_request_duration_seconds`…).
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use opentelemetry::{
+    KeyValue,
+    metrics::{Counter, Histogram, Meter, MeterProvider as _, ObservableGauge, UpDownCounter},
+};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use prometheus::{Registry, TextEncoder};
+
+use crate::db::{Database, PoolStats};
+
+/// Bucket boundaries (seconds) for a fast API: 0.5 ms to 10 s.
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0,
+];
+
+/// Gauge values with their optional `db.client.connection.state`.
+type PoolReadings = Vec<(i64, Option<&'static str>)>;
+
+/// Route label of requests that matched no route: one value, so that a
+/// scanner cannot create a series per probed path.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Authentication events counted in `roster_auth_events_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthEvent {
+    /// A login succeeded.
+    LoginSuccess,
+    /// A login failed (unknown email or wrong password).
+    LoginFailure,
+    /// An account was registered.
+    Register,
+    /// A refresh token was rotated.
+    Refresh,
+    /// A rotated refresh token was presented again (the session was revoked).
+    RefreshReuse,
+    /// A session was ended by its owner.
+    Logout,
+    /// A bearer token was refused.
+    TokenRejected,
+    /// A login was refused by the rate limit.
+    RateLimited,
+}
+
+impl AuthEvent {
+    const fn label(self) -> &'static str {
+        match self {
+            Self::LoginSuccess => "login_success",
+            Self::LoginFailure => "login_failure",
+            Self::Register => "register",
+            Self::Refresh => "refresh",
+            Self::RefreshReuse => "refresh_reuse",
+            Self::Logout => "logout",
+            Self::TokenRejected => "token_rejected",
+            Self::RateLimited => "rate_limited",
+        }
+    }
+}
+
+/// The service's instruments and the registry they are rendered from.
+pub struct Metrics {
+    registry: Registry,
+    provider: SdkMeterProvider,
+    http_duration: Histogram<f64>,
+    http_active: UpDownCounter<i64>,
+    db_duration: Histogram<f64>,
+    auth_events: Counter<u64>,
+    users_by_role: Arc<Mutex<Vec<(String, i64)>>>,
+    _gauges: Vec<ObservableGauge<i64>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Builds the instruments; pool gauges read `db` at scrape time.
+    ///
+    /// # Errors
+    ///
+    /// When the Prometheus exporter cannot be built.
+    pub fn new(db: &Database) -> anyhow::Result<Self> {
+        let registry = Registry::new();
+        let exporter = opentelemetry_prometheus::exporter()
+            .with_registry(registry.clone())
+            .without_target_info()
+            .scope_info_enabled(false)
+            .build()?;
+        let provider = SdkMeterProvider::builder().with_reader(exporter).build();
+        let meter: Meter = provider.meter("roster");
+
+        let pool = |db: &Database, pick: fn(PoolStats) -> PoolReadings| {
+            let db = db.clone();
+            move |observer: &dyn opentelemetry::metrics::AsyncInstrument<i64>| {
+                for (value, state) in pick(db.pool_stats()) {
+                    let mut attributes =
+                        vec![KeyValue::new("db.client.connection.pool.name", "roster")];
+                    if let Some(state) = state {
+                        attributes.push(KeyValue::new("db.client.connection.state", state));
+                    }
+                    observer.observe(value, &attributes);
+                }
+            }
+        };
+        let users_by_role = Arc::new(Mutex::new(Vec::<(String, i64)>::new()));
+        let counts = Arc::clone(&users_by_role);
+        let gauges = vec![
+            meter
+                .i64_observable_gauge("db.client.connections.usage")
+                .with_description("Connections in the pool, by state (used or idle)")
+                .with_unit("{connection}")
+                .with_callback(pool(db, |s| {
+                    vec![
+                        (i64::from(s.size.saturating_sub(s.idle)), Some("used")),
+                        (i64::from(s.idle), Some("idle")),
+                    ]
+                }))
+                .build(),
+            meter
+                .i64_observable_gauge("db.client.connections.max")
+                .with_description("The pool's maximum number of connections")
+                .with_unit("{connection}")
+                .with_callback(pool(db, |s| vec![(i64::from(s.max), None)]))
+                .build(),
+            meter
+                .i64_observable_gauge("roster.users")
+                .with_description("Users by role, counted at scrape time")
+                .with_unit("{user}")
+                .with_callback(move |observer| {
+                    let counts = counts
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    for (role, count) in counts.iter() {
+                        observer.observe(*count, &[KeyValue::new("role", role.clone())]);
+                    }
+                })
+                .build(),
+        ];
+        Ok(Self {
+            http_duration: meter
+                .f64_histogram("http.server.request.duration")
+                .with_description("Duration of HTTP server requests")
+                .with_unit("s")
+                .with_boundaries(LATENCY_BUCKETS.to_vec())
+                .build(),
+            http_active: meter
+                .i64_up_down_counter("http.server.active_requests")
+                .with_description("HTTP requests in flight")
+                .with_unit("{request}")
+                .build(),
+            db_duration: meter
+                .f64_histogram("db.client.operation.duration")
+                .with_description("Duration of database statements, by operation")
+                .with_unit("s")
+                .with_boundaries(LATENCY_BUCKETS.to_vec())
+                .build(),
+            auth_events: meter
+                .u64_counter("roster.auth.events")
+                .with_description("Authentication events, by event")
+                .build(),
+            users_by_role,
+            _gauges: gauges,
+            registry,
+            provider,
+        })
+    }
+
+    /// A request started.
+    pub fn request_started(&self, method: &str) {
+        self.http_active.add(
+            1,
+            &[KeyValue::new("http.request.method", method.to_owned())],
+        );
+    }
+
+    /// A request finished.
+    pub fn request_finished(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let method = KeyValue::new("http.request.method", method.to_owned());
+        self.http_active.add(-1, std::slice::from_ref(&method));
+        self.http_duration.record(
+            elapsed.as_secs_f64(),
+            &[
+                method,
+                KeyValue::new("http.route", route.to_owned()),
+                KeyValue::new("http.response.status_code", i64::from(status)),
+            ],
+        );
+    }
+
+    /// A database statement finished.
+    pub fn db_operation(&self, system: &'static str, operation: &'static str, elapsed: Duration) {
+        self.db_duration.record(
+            elapsed.as_secs_f64(),
+            &[
+                KeyValue::new("db.system.name", system),
+                KeyValue::new("db.operation.name", operation),
+            ],
+        );
+    }
+
+    /// Counts an authentication event.
+    pub fn auth_event(&self, event: AuthEvent) {
+        self.auth_events
+            .add(1, &[KeyValue::new("event", event.label())]);
+    }
+
+    /// Replaces the user counts that `roster_users` reports.
+    pub fn set_user_counts(&self, counts: Vec<(String, i64)>) {
+        *self
+            .users_by_role
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = counts;
+    }
+
+    /// The text exposition.
+    ///
+    /// # Errors
+    ///
+    /// When encoding fails.
+    pub fn render(&self) -> anyhow::Result<String> {
+        Ok(TextEncoder::new().encode_to_string(&self.registry.gather())?)
+    }
+}
+
+impl Drop for Metrics {
+    fn drop(&mut self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+/// The lower-case first keyword of a statement: `select`, `insert`, `update`,
+/// `delete`, or `other`.
+#[must_use]
+pub fn operation_of(sql: &str) -> &'static str {
+    let word = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default();
+    match word.to_ascii_lowercase().as_str() {
+        "select" => "select",
+        "insert" => "insert",
+        "update" => "update",
+        "delete" => "delete",
+        _ => "other",
+    }
+}
+
+/// A poem route pattern (`/users/:id`) as an OpenAPI template (`/users/{id}`).
+#[must_use]
+pub fn route_template(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|segment| match segment.strip_prefix(':') {
+            Some(name) => format!("{{{name}}}"),
+            None => segment.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_from_sql() {
+        assert_eq!(operation_of("SELECT 1"), "select");
+        assert_eq!(operation_of("  insert INTO x"), "insert");
+        assert_eq!(operation_of("UPDATE\"users\""), "update");
+        assert_eq!(operation_of("DELETE FROM x"), "delete");
+        assert_eq!(
+            operation_of("WITH x AS (SELECT 1) SELECT * FROM x"),
+            "other"
+        );
+    }
+
+    #[test]
+    fn route_templates() {
+        assert_eq!(
+            route_template("/users/:id/sessions"),
+            "/users/{id}/sessions"
+        );
+        assert_eq!(route_template("/health/live"), "/health/live");
+    }
+}

@@ -1,0 +1,181 @@
+//! Server and child spans, with an in-memory exporter.
+
+use std::sync::LazyLock;
+
+use opentelemetry::{Value, trace::SpanKind};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use reqwest::StatusCode;
+use roster::config::{LogConfig, LogFormat};
+
+use crate::helpers::{TestApp, backends};
+
+static EXPORTER: LazyLock<InMemorySpanExporter> = LazyLock::new(|| {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    roster::telemetry::install(
+        &LogConfig {
+            format: LogFormat::Json,
+            filter: "warn".into(),
+        },
+        &provider,
+        roster::telemetry::LogTarget::Stderr,
+    );
+    exporter
+});
+
+fn spans_of_trace(trace_id: &str) -> Vec<SpanData> {
+    EXPORTER
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.span_context.trace_id().to_string() == trace_id)
+        .collect()
+}
+
+fn attribute(span: &SpanData, key: &str) -> Option<Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.clone())
+}
+
+fn trace_id_of(response: &reqwest::Response) -> String {
+    let header = response.headers()["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    header.split('-').nth(1).unwrap().to_owned()
+}
+
+async fn settle() {
+    // The server span ends after the response is written.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_request_yields_a_server_span_with_semantic_attributes_and_database_children() {
+    LazyLock::force(&EXPORTER);
+    let app = TestApp::spawn(&backends()[0]).await;
+    let (user, tokens) = app.signed_up("ann@x.io").await;
+    let id = user["id"].as_str().unwrap();
+    let response = app
+        .request(reqwest::Method::GET, &format!("/users/{id}"))
+        .bearer_auth(&tokens.access)
+        .header("user-agent", "span-test/1.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let trace_id = trace_id_of(&response);
+    settle().await;
+
+    let spans = spans_of_trace(&trace_id);
+    let server = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Server)
+        .expect("a server span");
+    assert_eq!(server.name, "GET /users/{id}");
+    assert_eq!(attribute(server, "http.request.method"), Some("GET".into()));
+    assert_eq!(attribute(server, "http.route"), Some("/users/{id}".into()));
+    assert_eq!(
+        attribute(server, "url.path"),
+        Some(format!("/users/{id}").into())
+    );
+    assert_eq!(
+        attribute(server, "http.response.status_code").map(|v| v.to_string()),
+        Some("200".into())
+    );
+    assert_eq!(
+        attribute(server, "user_agent.original"),
+        Some("span-test/1.0".into())
+    );
+    assert_eq!(
+        attribute(server, "client.address"),
+        Some("127.0.0.1".into())
+    );
+    assert_eq!(attribute(server, "enduser.id"), Some(id.to_owned().into()));
+
+    let db: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.span_kind == SpanKind::Client)
+        .collect();
+    assert!(!db.is_empty(), "database spans: {spans:?}");
+    for span in db {
+        assert_eq!(
+            span.parent_span_id,
+            server.span_context.span_id(),
+            "children of the server span"
+        );
+        assert_eq!(attribute(span, "db.system.name"), Some("sqlite".into()));
+        assert_eq!(attribute(span, "db.operation.name"), Some("select".into()));
+        let text = format!("{:?}", span.attributes);
+        assert!(!text.contains(id), "no parameter values: {text}");
+    }
+}
+
+#[tokio::test]
+async fn login_has_a_password_hash_span_and_errors_mark_the_span() {
+    LazyLock::force(&EXPORTER);
+    let app = TestApp::spawn(&backends()[0]).await;
+    app.register("ann@x.io").await;
+    let response = app.try_login("ann@x.io", crate::helpers::PASSWORD).await;
+    let trace_id = trace_id_of(&response);
+    settle().await;
+    let spans = spans_of_trace(&trace_id);
+    let server = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Server)
+        .unwrap();
+    assert_eq!(server.name, "POST /auth/login");
+    let hash = spans
+        .iter()
+        .find(|s| s.name == "password_hash")
+        .expect("password hashing span");
+    assert_eq!(hash.parent_span_id, server.span_context.span_id());
+
+    // A 5xx sets the span status; a closed pool makes one.
+    app.db.close().await;
+    let response = app.get("/health/ready").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let trace_id = trace_id_of(&response);
+    settle().await;
+    let spans = spans_of_trace(&trace_id);
+    let server = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Server)
+        .unwrap();
+    assert!(
+        matches!(server.status, opentelemetry::trace::Status::Error { .. }),
+        "{:?}",
+        server.status
+    );
+}
+
+#[tokio::test]
+async fn an_incoming_traceparent_is_continued() {
+    LazyLock::force(&EXPORTER);
+    let app = TestApp::spawn(&backends()[0]).await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = "00f067aa0ba902b7";
+    let response = app
+        .request(reqwest::Method::GET, "/health/live")
+        .header("traceparent", format!("00-{trace_id}-{parent}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        trace_id_of(&response),
+        trace_id,
+        "the response names the caller's trace"
+    );
+    settle().await;
+    let spans = spans_of_trace(trace_id);
+    let server = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Server)
+        .expect("span in the caller's trace");
+    assert_eq!(server.parent_span_id.to_string(), parent);
+    assert_eq!(server.name, "GET /health/live");
+}
