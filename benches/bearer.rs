@@ -40,7 +40,8 @@ fn bearer(c: &mut Criterion) {
     let (db, auth, token) = rt.block_on(async {
         let db = Database::connect(&config.database).await.unwrap();
         db.migrate().await.unwrap();
-        let auth = AuthService::new(&config, Store::new(db.conn().clone())).unwrap();
+        // No metrics registry: the success path records none anyway.
+        let auth = AuthService::new(&config, Store::new(db.conn().clone()), None).unwrap();
         auth.create_user(
             &Email::parse(EMAIL).unwrap(),
             &Password::parse(PASSWORD).unwrap(),
