@@ -1,7 +1,6 @@
 """Schemathesis hooks for fuzzing Roster (loaded through SCHEMATHESIS_HOOKS by run.sh).
 
-Two jobs, both about keeping the harness's admin usable for the whole run, so
-that no operation has to be excluded:
+Three jobs:
 
 1. Authentication. ``AdminBearer`` logs in as the admin with ``POST /auth/login``
    and puts ``Authorization: Bearer <access_token>`` on every request. The
@@ -21,16 +20,31 @@ that no operation has to be excluded:
    is touched. ``POST /auth/password`` needs the admin's current password,
    which the generator does not know, so it cannot lock the harness out.
 
+3. Hostile values. Random generation practically never produces the inputs
+   that reach the service's edge cases: NUL bytes (PostgreSQL rejects them in
+   text), strings at and just past the length limits, characters whose
+   lower-case form is longer ('İ', U+0130, lower-cases to two characters), LIKE
+   wildcards, quotes, RFC 3339 times that leave years 0-9999 once converted to
+   UTC. ``before_call`` swaps such a value into about one in three string fields
+   of the JSON bodies and query strings listed below. The choice is a hash of
+   the case itself, so it is fixed by the seed and identical when schemathesis
+   replays a case to shrink or confirm a failure, and the reported curl command
+   shows the request as sent. (schemathesis' own fuzz dictionaries were tried
+   first: their draws go through hypothesis, which kept picking the same one or
+   two entries, so most values were never sent.)
+
 Configuration comes from the environment (run.sh sets it):
 ROSTER_FUZZ_URL, ROSTER_FUZZ_ADMIN_EMAIL, ROSTER_FUZZ_ADMIN_PASSWORD.
 """
 
 from __future__ import annotations
 
+import atexit
+import collections
+import hashlib
 import json
 import os
 import sys
-import atexit
 import threading
 import urllib.error
 import urllib.request
@@ -41,6 +55,95 @@ import schemathesis
 BASE_URL = os.environ.get("ROSTER_FUZZ_URL", "http://127.0.0.1:18300").rstrip("/")
 ADMIN_EMAIL = os.environ.get("ROSTER_FUZZ_ADMIN_EMAIL", "admin@fuzz.test")
 ADMIN_PASSWORD = os.environ.get("ROSTER_FUZZ_ADMIN_PASSWORD", "fuzz-admin-password-1")
+
+# --- hostile values -------------------------------------------------------------
+
+EMAILS = [
+    "a\x00b@fuzz.test",  # NUL inside an otherwise valid address
+    "nul@fuzz.test\x00",  # NUL at the end
+    "İ" * 127 + "@fuzz.test",  # 137 chars; 264 once lower-cased
+    "a" * 244 + "@fuzz.test",  # 254 chars: the longest valid address
+    "a" * 245 + "@fuzz.test",  # 255 chars: one over
+    "  Mixed.Case@Fuzz.Test  ",  # needs trimming and lower-casing
+    "o'brien%_x@fuzz.test",  # quote and LIKE wildcards
+    "\u202eevil@fuzz.test",  # right-to-left override
+    "😀@fuzz.test",  # astral-plane character
+]
+
+STRINGS = [
+    "\x00",
+    "a\x00b",
+    "%",
+    "_",
+    "'",
+    "\\",
+    "' OR '1'='1",
+    "İ" * 50,  # 50 chars; 100 once lower-cased
+    "İ" * 128,  # 128 chars; 256 once lower-cased
+    "a" * 100,  # the longest name
+    "a" * 101,  # one over the name limit
+    "a" * 255,  # one over the email limit
+    "p" * 128,  # the longest password
+    "p" * 129,  # one over
+    "😀" * 8,  # astral-plane characters (8 chars, 32 UTF-8 bytes)
+    "\u202e",
+    " ",
+]
+
+TIMES = [
+    "9999-12-31T23:59:59-23:59",  # valid RFC 3339; year 10000 in UTC
+    "0000-01-01T00:00:00+23:59",  # valid RFC 3339; year -1 in UTC
+    "2026-11-26T10:00:00.123456789Z",  # nanoseconds
+    "2026-11-26T10:00:00.123456Z",  # microseconds, the stored precision
+    "1970-01-01T00:00:00Z",
+]
+
+BODY_FIELDS = {
+    "email": EMAILS,
+    "name": STRINGS,
+    "password": STRINGS,
+    "current_password": STRINGS,
+    "new_password": STRINGS,
+    "refresh_token": STRINGS,
+}
+
+QUERY_FIELDS = {
+    "q": STRINGS,
+    "email": STRINGS,
+    "cursor": STRINGS,
+    "role": STRINGS,
+    "sort": STRINGS,
+    "created_after": TIMES + STRINGS,
+    "created_before": TIMES + STRINGS,
+}
+
+INJECT_ONE_IN = 3
+
+
+def _digest(*parts: object) -> int:
+    text = json.dumps(parts, sort_keys=True, default=repr, ensure_ascii=True)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+# Values the server made up (tokens), which differ from run to run: left out of
+# the hash so that the choice stays a function of the seed.
+UNSTABLE_FIELDS = {"refresh_token"}
+
+
+def _inject(label: str, location: str, container, fields: dict[str, list[str]]) -> None:
+    if not isinstance(container, dict):
+        return
+    original = dict(container)
+    stable = {key: value for key, value in original.items() if key not in UNSTABLE_FIELDS}
+    for field, values in fields.items():
+        if not isinstance(original.get(field), str):
+            continue
+        pick = _digest(label, location, field, stable)
+        if pick % INJECT_ONE_IN == 0:
+            container[field] = values[(pick // INJECT_ONE_IN) % len(values)]
+
+
+# --- admin session and identity -------------------------------------------------------
 
 _lock = threading.Lock()
 _state: dict[str, str] = {}
@@ -135,8 +238,7 @@ def _would_break_admin(method: str, body) -> bool:
     return False
 
 
-@schemathesis.hook
-def before_call(context, case, kwargs):
+def _guard_admin(case) -> None:
     global _redirected
     if case.operation.path != "/users/{id}" or case.method.upper() not in ("DELETE", "PUT", "PATCH"):
         return
@@ -150,3 +252,25 @@ def before_call(context, case, kwargs):
     if _would_break_admin(case.method.upper(), case.body):
         params["id"] = ids["stand_in"]
         _redirected += 1
+
+
+# Cases already given their values: a case is sent again after a re-login (see
+# AdminBearer), and must then go out unchanged. Strong references, so that an
+# id cannot be reused while it is remembered; bounded, since only the last few
+# cases can be replayed.
+_seen: collections.OrderedDict[int, object] = collections.OrderedDict()
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    with _lock:
+        if _seen.get(id(case)) is case:
+            return
+        _seen[id(case)] = case
+        while len(_seen) > 256:
+            _seen.popitem(last=False)
+    label = case.operation.label
+    _inject(label, "body", case.body, BODY_FIELDS)
+    _inject(label, "query", case.query, QUERY_FIELDS)
+    # Last, so that it sees the body that will be sent.
+    _guard_admin(case)

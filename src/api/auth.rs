@@ -213,8 +213,19 @@ impl AuthApi {
     ) -> Result<Json<TokenPair>, ApiError> {
         let body = body.0;
         let mut errors = Vec::new();
-        if body.email.trim().is_empty() {
+        let email = body.email.trim();
+        if email.is_empty() {
             errors.push(super::error::FieldError::body("email", "must not be empty"));
+        } else if email.to_lowercase().chars().count() > 254 {
+            errors.push(super::error::FieldError::body(
+                "email",
+                "must be at most 254 characters",
+            ));
+        } else if email.chars().any(char::is_control) {
+            errors.push(super::error::FieldError::body(
+                "email",
+                "must not contain control characters",
+            ));
         }
         if body.password.is_empty() {
             errors.push(super::error::FieldError::body(

@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Instant};
 
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
-use super::{ApiTags, error::ApiError};
+use super::{ApiTags, error::ApiError, types::Nullable};
 use crate::{db::Database, metrics::Metrics, store::Store};
 
 /// Health endpoints.
@@ -61,7 +61,7 @@ pub struct DatabaseCheck {
     /// `ok` or `unavailable`.
     pub status: String,
     /// Round-trip time of `SELECT 1`, milliseconds; `null` when it failed.
-    pub latency_ms: Option<f64>,
+    pub latency_ms: Nullable<f64>,
     /// Pool occupancy.
     pub pool: PoolFigures,
 }
@@ -155,7 +155,7 @@ impl HealthApi {
             checks: HealthChecks {
                 database: DatabaseCheck {
                     status: status.into(),
-                    latency_ms: check.as_ref().ok().map(|d| d.as_secs_f64() * 1000.0),
+                    latency_ms: Nullable(check.as_ref().ok().map(|d| d.as_secs_f64() * 1000.0)),
                     pool: PoolFigures {
                         size: stats.size,
                         idle: stats.idle,

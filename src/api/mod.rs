@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod document;
 pub mod error;
 pub mod health;
 pub mod middleware;
@@ -99,12 +100,26 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
 #[must_use]
 pub fn app(state: &AppState) -> impl Endpoint + use<> {
     let api = openapi(state);
-    let routes = Arc::new(middleware::RequestContext::route_names(&api.spec()));
+    let generated = api.spec();
+    let routes = Arc::new(middleware::RequestContext::route_names(&generated));
     let mut route = Route::new();
     if state.config.docs {
+        let served = document::patch(&generated);
+        // Swagger UI embeds the document: give it the corrected one too.
+        let html = api.swagger_ui_html().replacen(&generated, &served, 1);
         route = route
-            .at("/openapi.json", api.spec_endpoint())
-            .nest("/docs", api.swagger_ui());
+            .at(
+                "/openapi.json",
+                poem::endpoint::make_sync(move |_| {
+                    poem::Response::builder()
+                        .content_type("application/json; charset=utf-8")
+                        .body(served.clone())
+                }),
+            )
+            .at(
+                "/docs",
+                poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())),
+            );
     }
     if let Some(metrics) = &state.metrics {
         route = route.at(

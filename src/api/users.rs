@@ -615,10 +615,18 @@ fn text_filter(raw: Option<&str>) -> Result<Option<String>, &'static str> {
 }
 
 fn time_filter(raw: Option<&str>) -> Result<Option<DateTime<Utc>>, &'static str> {
+    use chrono::Datelike as _;
     raw.map(|text| {
-        DateTime::parse_from_rfc3339(text)
+        let t = DateTime::parse_from_rfc3339(text)
             .map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
-            .map_err(|_| "must be an RFC 3339 date-time such as 2026-11-26T10:00:00Z")
+            .map_err(|_| "must be an RFC 3339 date-time such as 2026-11-26T10:00:00Z")?;
+        // Years past 9999 in UTC (`9999-12-31T23:59:59-23:59`) have no
+        // four-digit form: SQLite would compare them as text wrongly.
+        if (1..=9999).contains(&t.year()) {
+            Ok(t)
+        } else {
+            Err("must fall between the years 0001 and 9999 in UTC")
+        }
     })
     .transpose()
 }

@@ -16,7 +16,10 @@ impl Email {
         if trimmed.is_empty() {
             return Err("must not be empty");
         }
-        if trimmed.chars().count() > 254 {
+        // Counted as stored: lower-casing can lengthen a string (`İ` becomes
+        // two characters), and the column holds 254.
+        let lowered = trimmed.to_lowercase();
+        if lowered.chars().count() > 254 {
             return Err("must be at most 254 characters");
         }
         if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -30,7 +33,7 @@ impl Email {
         if local.is_empty() || !domain_ok {
             return Err("must be a valid email address");
         }
-        Ok(Self(trimmed.to_lowercase()))
+        Ok(Self(lowered))
     }
 }
 
@@ -58,6 +61,16 @@ mod tests {
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn length_is_checked_after_lower_casing() {
+        let expands = format!("{}@x.io", "\u{130}".repeat(127));
+        assert!(expands.chars().count() <= 254);
+        assert!(
+            Email::parse(&expands).is_err(),
+            "264 characters once lower-cased"
+        );
     }
 
     #[test]

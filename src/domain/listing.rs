@@ -1,7 +1,7 @@
 //! The user list's sort orders, filters and opaque keyset cursors.
 
 use base64::Engine as _;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike as _, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -143,7 +143,17 @@ impl Cursor {
                 | (CursorValue::Text(Some(_)), SortKey::Email)
                 | (CursorValue::Text(_), SortKey::Name)
         );
-        if !value_fits {
+        // Values come from stored emails and names: never longer than 254
+        // characters or holding control characters (which Postgres would
+        // refuse inside the driver).
+        let value_sane = match &cursor.value {
+            CursorValue::Text(Some(text)) => {
+                text.chars().count() <= 254 && !text.chars().any(char::is_control)
+            }
+            CursorValue::Text(None) => true,
+            CursorValue::Time(t) => (1..=9999).contains(&t.year()),
+        };
+        if !value_fits || !value_sane {
             return Err(MALFORMED);
         }
         if cursor.sort != sort {
@@ -230,6 +240,15 @@ mod tests {
         for bad in ["", "!!!", "bm90IGpzb24", &encoded[1..]] {
             assert!(Cursor::decode(bad, sort).is_err(), "{bad:?}");
         }
+        let nul = Cursor {
+            sort: Sort::parse("email").unwrap(),
+            value: CursorValue::Text(Some("a\0b".into())),
+            id: Uuid::now_v7(),
+        };
+        assert!(
+            Cursor::decode(&nul.encode(), nul.sort).is_err(),
+            "control characters"
+        );
         let wrong_value = Cursor {
             sort: Sort::default(),
             value: CursorValue::Text(Some("x".into())),
