@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::{
     ApiTags,
     body::{JsonBody, OptionalJsonBody},
-    check,
     error::ApiError,
+    new_account,
     security::BearerAuth,
     types::{Nullable, Timestamp, UserResponse, example_time},
 };
@@ -22,7 +22,7 @@ use crate::{
         AuthService,
         service::{ClientInfo, IssuedTokens},
     },
-    domain::{Email, Password, UserName},
+    domain::Password,
 };
 
 /// Longest `User-Agent` kept with a session.
@@ -183,17 +183,8 @@ impl AuthApi {
         body: JsonBody<RegisterRequest>,
     ) -> Result<RegisterResponse, ApiError> {
         let body = body.0;
-        let mut errors = Vec::new();
-        let email = check(&mut errors, "email", Email::parse(&body.email));
-        let password = check(&mut errors, "password", Password::parse(&body.password));
-        let name = check(
-            &mut errors,
-            "name",
-            body.name.as_deref().map(UserName::parse).transpose(),
-        );
-        let (Some(email), Some(password), Some(name)) = (email, password, name) else {
-            return Err(ApiError::Validation(errors));
-        };
+        let (email, password, name) =
+            new_account(&body.email, &body.password, body.name.as_deref())?;
         let user = self.auth.register(&email, &password, name.as_ref()).await?;
         let location = format!("/users/{}", user.id);
         Ok(RegisterResponse::Created(Json(user.into()), location))

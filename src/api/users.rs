@@ -25,7 +25,7 @@ use super::{
 use crate::{
     auth::{AuthService, service::Caller},
     domain::{
-        Email, Password, Role, User, UserName,
+        Email, Role, User, UserName,
         listing::{Cursor, Paging, Sort, UserFilter, UserQuery},
     },
     store::{Store, UserChange},
@@ -343,17 +343,8 @@ impl UsersApi {
     ) -> Result<CreateUserResponse, ApiError> {
         auth.admin()?;
         let body = body.0;
-        let mut errors = Vec::new();
-        let email = check(&mut errors, "email", Email::parse(&body.email));
-        let password = check(&mut errors, "password", Password::parse(&body.password));
-        let name = check(
-            &mut errors,
-            "name",
-            body.name.as_deref().map(UserName::parse).transpose(),
-        );
-        let (Some(email), Some(password), Some(name)) = (email, password, name) else {
-            return Err(ApiError::Validation(errors));
-        };
+        let (email, password, name) =
+            super::new_account(&body.email, &body.password, body.name.as_deref())?;
         let role = body.role.map_or(Role::User, Into::into);
         let user = self
             .auth
