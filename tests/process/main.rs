@@ -9,6 +9,7 @@ mod helpers;
 
 mod logs;
 mod otlp;
+mod pg_outage;
 mod process;
 mod shutdown;
 mod spans;
