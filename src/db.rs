@@ -150,12 +150,14 @@ impl Database {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgresql",
         };
+        // Looked up once: the callback runs on every statement.
+        let tracer = opentelemetry::global::tracer("roster");
         self.conn.set_metric_callback(move |info| {
             let operation = operation_of(&info.statement.sql);
             if let Some(metrics) = &metrics {
                 metrics.db_operation(system, operation, info.elapsed);
             }
-            record_db_span(system, operation, info.elapsed, info.failed);
+            record_db_span(&tracer, system, operation, info.elapsed, info.failed);
         });
     }
 
@@ -300,7 +302,13 @@ impl Database {
 /// A finished statement as a child span of the current request span. The
 /// callback runs after the statement, so the span is built with explicit
 /// start and end times.
-fn record_db_span(system: &'static str, operation: &'static str, elapsed: Duration, failed: bool) {
+fn record_db_span(
+    tracer: &opentelemetry::global::BoxedTracer,
+    system: &'static str,
+    operation: &'static str,
+    elapsed: Duration,
+    failed: bool,
+) {
     use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -309,7 +317,6 @@ fn record_db_span(system: &'static str, operation: &'static str, elapsed: Durati
         return;
     }
     let end = std::time::SystemTime::now();
-    let tracer = opentelemetry::global::tracer("roster");
     let mut span = tracer
         .span_builder(operation)
         .with_kind(SpanKind::Client)
@@ -318,7 +325,7 @@ fn record_db_span(system: &'static str, operation: &'static str, elapsed: Durati
             opentelemetry::KeyValue::new("db.system.name", system),
             opentelemetry::KeyValue::new("db.operation.name", operation),
         ])
-        .start_with_context(&tracer, &parent);
+        .start_with_context(tracer, &parent);
     if failed {
         span.set_status(Status::error("statement failed"));
     }
