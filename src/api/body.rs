@@ -69,17 +69,7 @@ impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for MergePatch<T> {
     }
 
     fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: None,
-            content: ["application/merge-patch+json", "application/json"]
-                .into_iter()
-                .map(|content_type| MetaMediaType {
-                    content_type,
-                    schema: T::schema_ref(),
-                })
-                .collect(),
-            required: true,
-        })
+        json_request::<T>(&["application/merge-patch+json", "application/json"], true)
     }
 
     async fn from_request(
@@ -110,14 +100,7 @@ impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for OptionalJsonBody<T> {
     }
 
     fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: None,
-            content: vec![MetaMediaType {
-                content_type: "application/json",
-                schema: T::schema_ref(),
-            }],
-            required: false,
-        })
+        json_request::<T>(&["application/json"], false)
     }
 
     async fn from_request(
@@ -134,6 +117,21 @@ impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for OptionalJsonBody<T> {
         }
         Ok(Self(Some(parse(&bytes)?)))
     }
+}
+
+/// The document's description of a JSON request body of `T`.
+fn json_request<T: Type>(content_types: &[&'static str], required: bool) -> Option<MetaRequest> {
+    Some(MetaRequest {
+        description: None,
+        content: content_types
+            .iter()
+            .map(|&content_type| MetaMediaType {
+                content_type,
+                schema: T::schema_ref(),
+            })
+            .collect(),
+        required,
+    })
 }
 
 /// `application/json`, or any `application/*+json` such as `merge-patch+json`.
