@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, Tokens, assert_problem, backends};
+use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, Tokens, assert_problem, backends, tally};
 
 const USER_FIELDS: [&str; 6] = ["id", "email", "name", "role", "created_at", "updated_at"];
 
@@ -233,14 +233,7 @@ async fn concurrent_registrations_of_one_email_give_exactly_one_201() {
             .into_iter()
             .map(|r| r.status())
             .collect();
-        let created = statuses
-            .iter()
-            .filter(|s| **s == StatusCode::CREATED)
-            .count();
-        let conflicts = statuses
-            .iter()
-            .filter(|s| **s == StatusCode::CONFLICT)
-            .count();
+        let [created, conflicts] = tally(&statuses, [StatusCode::CREATED, StatusCode::CONFLICT]);
         assert_eq!((created, conflicts), (1, 19), "{backend:?}: {statuses:?}");
     }
 }
@@ -441,11 +434,7 @@ async fn concurrent_refreshes_of_one_token_yield_exactly_one_pair() {
             .into_iter()
             .map(|r| r.status())
             .collect();
-        let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-        let unauthorized = statuses
-            .iter()
-            .filter(|s| **s == StatusCode::UNAUTHORIZED)
-            .count();
+        let [ok, unauthorized] = tally(&statuses, [StatusCode::OK, StatusCode::UNAUTHORIZED]);
         assert_eq!((ok, unauthorized), (1, 19), "{backend:?}: {statuses:?}");
     }
 }

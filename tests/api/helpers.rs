@@ -388,6 +388,11 @@ impl Drop for TestApp {
     }
 }
 
+/// How many of `statuses` are each of `wanted`, in order (for races).
+pub fn tally<const N: usize>(statuses: &[StatusCode], wanted: [StatusCode; N]) -> [usize; N] {
+    wanted.map(|code| statuses.iter().filter(|s| **s == code).count())
+}
+
 /// Asserts a problem+json response of `status` and returns its body.
 pub async fn assert_problem(response: Response, status: StatusCode, slug: &str) -> Value {
     assert_eq!(response.status(), status, "status");

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, assert_problem, backends};
+use crate::helpers::{Backend, PASSWORD, TestApp, assert_problem, backends, tally};
 
 #[tokio::test]
 async fn fifty_concurrent_registrations_of_one_email_give_exactly_one_201() {
@@ -16,14 +16,7 @@ async fn fifty_concurrent_registrations_of_one_email_give_exactly_one_201() {
             .into_iter()
             .map(|r| r.status())
             .collect();
-        let created = statuses
-            .iter()
-            .filter(|s| **s == StatusCode::CREATED)
-            .count();
-        let conflicts = statuses
-            .iter()
-            .filter(|s| **s == StatusCode::CONFLICT)
-            .count();
+        let [created, conflicts] = tally(&statuses, [StatusCode::CREATED, StatusCode::CONFLICT]);
         assert_eq!((created, conflicts), (1, 49), "{backend:?}: {statuses:?}");
     }
 }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::{
     fixtures::{NewUser, delete_user, insert_users},
-    helpers::{ADMIN_EMAIL, PASSWORD, TestApp, assert_problem, backends},
+    helpers::{ADMIN_EMAIL, PASSWORD, TestApp, assert_problem, backends, tally},
 };
 
 async fn list(app: &TestApp, token: &str, query: &str) -> (Value, Option<String>) {
@@ -646,11 +646,7 @@ async fn if_match_guards_writes() {
             .into_iter()
             .map(|r| r.unwrap().status())
             .collect();
-        let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-        let failed = statuses
-            .iter()
-            .filter(|s| **s == StatusCode::PRECONDITION_FAILED)
-            .count();
+        let [ok, failed] = tally(&statuses, [StatusCode::OK, StatusCode::PRECONDITION_FAILED]);
         assert_eq!((ok, failed), (1, 7), "{backend:?}: {statuses:?}");
     }
 }
