@@ -45,6 +45,9 @@ pub struct Config {
     pub allow_registration: bool,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request (not settable from the
+    /// environment; tests shorten it).
+    pub client_timeouts: ClientTimeouts,
     /// Login throttling.
     pub login_limits: LoginLimits,
     /// Serve `/docs` and `/openapi.json`.
@@ -57,6 +60,27 @@ pub struct Config {
     pub log: LogConfig,
     /// Trace export.
     pub otel: OtelConfig,
+}
+
+/// Deadlines for a client's request to arrive: slow-loris clients that
+/// trickle bytes never hold a connection or a worker for long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientTimeouts {
+    /// From the connection's start, or the first byte of a later request on
+    /// it, until the blank line that ends the head; past it the connection
+    /// is closed.
+    pub head: Duration,
+    /// For the whole body once the head is in; past it a `400` problem.
+    pub body: Duration,
+}
+
+impl Default for ClientTimeouts {
+    fn default() -> Self {
+        Self {
+            head: Duration::from_secs(10),
+            body: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Which database, and how many connections.
@@ -291,6 +315,7 @@ impl Config {
             bcrypt_cost: parse_range("ROSTER_BCRYPT_COST", &s.bcrypt_cost, 4, 31)?,
             allow_registration: parse_bool("ROSTER_ALLOW_REGISTRATION", &s.allow_registration)?,
             max_body_bytes: parse_range("ROSTER_MAX_BODY_BYTES", &s.max_body_bytes, 1, 1 << 30)?,
+            client_timeouts: ClientTimeouts::default(),
             login_limits,
             docs: parse_bool("ROSTER_DOCS", &s.docs)?,
             metrics: parse_bool("ROSTER_METRICS", &s.metrics)?,

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod listener;
 pub mod metrics;
 pub mod startup;
 pub mod store;

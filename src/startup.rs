@@ -15,13 +15,15 @@ use crate::{
     config::{BootstrapAdmin, Config, JwtKey},
     db::Database,
     domain::{Email, Password},
+    listener::HeadDeadlineAcceptor,
     metrics::Metrics,
     store::Store,
 };
 
 /// A connection with no bytes moving for this long is closed: idle
 /// keep-alive connections, and clients that stall mid-request, do not hold
-/// sockets and memory forever.
+/// sockets and memory forever. Clients that trickle bytes are cut off by
+/// [`crate::config::ClientTimeouts`].
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long in-flight requests may take to finish after a stop signal.
@@ -136,7 +138,11 @@ impl Application {
             }
             tracing::info!("stop requested: draining in-flight requests");
         };
-        Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
+        let acceptor = HeadDeadlineAcceptor::new(
+            TcpAcceptor::from_tokio(listener)?,
+            state.config.client_timeouts.head,
+        );
+        Server::new_with_acceptor(acceptor)
             .idle_timeout(IDLE_TIMEOUT)
             .run_with_graceful_shutdown(endpoint, signal, Some(GRACE_PERIOD))
             .await

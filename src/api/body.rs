@@ -17,9 +17,14 @@ use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, FieldError};
 
-/// The configured request body limit, added to every request by the app.
+/// The configured request body limits, added to every request by the app.
 #[derive(Debug, Clone, Copy)]
-pub struct BodyLimit(pub usize);
+pub struct BodyLimit {
+    /// Largest body, bytes.
+    pub bytes: usize,
+    /// Longest a body may take to arrive.
+    pub timeout: std::time::Duration,
+}
 
 /// A JSON request body deserialized into `T` (which derives both `Object`, for
 /// the document, and `Deserialize` with `deny_unknown_fields`, for parsing).
@@ -151,13 +156,26 @@ pub fn is_json(content_type: &str) -> bool {
 ///
 /// # Errors
 ///
-/// 413 past the limit; 400 when the connection fails mid-body.
+/// 413 past the limit; 400 when the connection fails mid-body or the body
+/// does not arrive in time.
 pub async fn read_limited(request: &Request, body: &mut RequestBody) -> Result<Vec<u8>, ApiError> {
-    let limit = request.data::<BodyLimit>().map_or(usize::MAX, |l| l.0);
+    let BodyLimit {
+        bytes: limit,
+        timeout,
+    } = request.data::<BodyLimit>().copied().unwrap_or(BodyLimit {
+        bytes: usize::MAX,
+        timeout: std::time::Duration::MAX,
+    });
     let body = body
         .take()
         .map_err(|_| ApiError::Internal(anyhow::anyhow!("request body read twice")))?;
-    match body.into_bytes_limit(limit).await {
+    let Ok(read) = tokio::time::timeout(timeout, body.into_bytes_limit(limit)).await else {
+        return Err(ApiError::BadRequest(format!(
+            "the request body did not arrive within {} seconds",
+            timeout.as_secs()
+        )));
+    };
+    match read {
         Ok(bytes) => Ok(bytes.to_vec()),
         Err(poem::error::ReadBodyError::PayloadTooLarge) => {
             Err(ApiError::PayloadTooLarge { limit })

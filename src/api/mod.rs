@@ -159,7 +159,10 @@ pub fn app(state: &AppState) -> impl Endpoint + use<> {
     }
     route
         .nest("/", api)
-        .data(body::BodyLimit(state.config.max_body_bytes))
+        .data(body::BodyLimit {
+            bytes: state.config.max_body_bytes,
+            timeout: state.config.client_timeouts.body,
+        })
         .data(Arc::clone(&state.auth))
         .with(middleware::RequestContext {
             max_body_bytes: state.config.max_body_bytes,

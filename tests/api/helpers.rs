@@ -195,15 +195,25 @@ impl TestApp {
 
     /// Spawns an app after `edit` adjusts the settings.
     pub async fn spawn_with(backend: &Backend, edit: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_configured(backend, edit, |_| {}).await
+    }
+
+    /// Spawns an app after `edit` adjusts the settings and `tune` the
+    /// validated config (for what the environment cannot set).
+    pub async fn spawn_configured(
+        backend: &Backend,
+        edit: impl FnOnce(&mut Settings),
+        tune: impl FnOnce(&mut Config),
+    ) -> Self {
         LazyLock::force(&TRACING);
         let (database, url) = TestDatabase::create(backend).await;
-        Self::start(backend, url, Some(database), edit).await
+        Self::start(backend, url, Some(database), edit, tune).await
     }
 
     /// A second instance on this app's database (several instances, one
     /// Postgres), with its own settings edits. It must not outlive `self`.
     pub async fn sibling_with(&self, edit: impl FnOnce(&mut Settings)) -> Self {
-        Self::start(&self.backend, self.database_url.clone(), None, edit).await
+        Self::start(&self.backend, self.database_url.clone(), None, edit, |_| {}).await
     }
 
     async fn start(
@@ -211,10 +221,12 @@ impl TestApp {
         url: String,
         database: Option<TestDatabase>,
         edit: impl FnOnce(&mut Settings),
+        tune: impl FnOnce(&mut Config),
     ) -> Self {
         let mut settings = test_settings(&url);
         edit(&mut settings);
-        let config = Config::from_settings(&settings).expect("valid test config");
+        let mut config = Config::from_settings(&settings).expect("valid test config");
+        tune(&mut config);
         let app = Application::build(config).await.expect("app builds");
         let port = app.port();
         let db = app.db().clone();

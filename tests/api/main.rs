@@ -15,4 +15,5 @@ mod openapi;
 mod paging_props;
 mod reliability;
 mod shutdown;
+mod slow_clients;
 mod users;
