@@ -210,3 +210,68 @@ async fn readiness_flips_when_postgres_goes_away_and_recovers_without_restart() 
     // Nothing half-written: the registration attempted during the outage did not happen.
     app.register("bob@x.io").await;
 }
+
+/// A deliberately small pool under more concurrent requests than it has
+/// connections: requests queue for a connection, and those still waiting at
+/// the acquire timeout get 503 problems; none hangs, none is a 500, and the
+/// pool serves again as soon as connections come back.
+#[tokio::test]
+async fn a_small_pool_queues_then_answers_503_and_recovers() {
+    use std::time::{Duration, Instant};
+    for backend in crate::helpers::backends() {
+        let app = TestApp::spawn_with(&backend, |s| {
+            s.db_max_connections = Some("2".into());
+            s.db_min_connections = "0".into();
+            s.db_acquire_timeout = "1".into();
+        })
+        .await;
+        let (_, tokens) = app.signed_up("ann@x.io").await;
+        let burst = |n: usize| {
+            let requests = (0..n).map(|_| {
+                let request = app
+                    .request(reqwest::Method::GET, "/users/me")
+                    .bearer_auth(&tokens.access);
+                async move {
+                    let started = Instant::now();
+                    let response = request.send().await.unwrap();
+                    let status = response.status();
+                    let body: serde_json::Value = response.json().await.unwrap();
+                    (status, body, started.elapsed())
+                }
+            });
+            futures_util::future::join_all(requests)
+        };
+
+        // Both connections are taken: every request waits out the acquire
+        // timeout (1 s), then gets a 503 problem.
+        let held = [
+            app.db.hold_connection().await.unwrap(),
+            app.db.hold_connection().await.unwrap(),
+        ];
+        let answers = burst(32).await;
+        for (status, body, took) in &answers {
+            assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+            assert_eq!(body["type"], "https://roster.dev/problems/unavailable");
+            assert!(
+                *took >= Duration::from_millis(900),
+                "{took:?}: did not queue"
+            );
+            assert!(*took < Duration::from_secs(5), "{took:?}: hung");
+        }
+        drop(held);
+
+        // Connections back: a burst far larger than the pool queues and is served.
+        let answers = burst(64).await;
+        let statuses: Vec<_> = answers.iter().map(|(s, _, _)| *s).collect();
+        assert_eq!(
+            crate::helpers::tally(&statuses, [StatusCode::OK]),
+            [64],
+            "{statuses:?}"
+        );
+        assert!(
+            answers
+                .iter()
+                .all(|(_, _, took)| *took < Duration::from_secs(5))
+        );
+    }
+}
