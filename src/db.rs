@@ -106,10 +106,15 @@ impl Database {
                     .foreign_keys(true)
                     .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     .synchronous(SqliteSynchronous::Normal);
+                // No ping before each acquire: a connection to a file cannot
+                // go stale, and sqlx's SQLite ping is a round trip to the
+                // connection's worker thread, which the profile showed to
+                // cost as much as a statement.
                 let mut pool = SqlitePoolOptions::new()
                     .max_connections(config.max_connections)
                     .min_connections(config.min_connections)
-                    .acquire_timeout(config.acquire_timeout);
+                    .acquire_timeout(config.acquire_timeout)
+                    .test_before_acquire(false);
                 if url.contains(":memory:") {
                     // The only connection *is* the database: never recycle it.
                     pool = pool.idle_timeout(None).max_lifetime(None);

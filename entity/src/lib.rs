@@ -4,3 +4,4 @@ pub mod login_throttle;
 pub mod refresh_token;
 pub mod session;
 pub mod user;
+pub mod user_role_count;

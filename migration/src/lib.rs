@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_users;
 mod m20261126_000002_create_sessions;
+mod m20261126_000003_user_counts;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_create_users::Migration),
             Box::new(m20261126_000002_create_sessions::Migration),
+            Box::new(m20261126_000003_user_counts::Migration),
         ]
     }
 }

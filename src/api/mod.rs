@@ -24,7 +24,6 @@ use crate::{
     db::Database,
     domain::{Email, Password, UserName},
     metrics::Metrics,
-    store::Store,
 };
 
 /// The tags that group operations in the document.
@@ -106,7 +105,7 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             },
             users::UsersApi {
                 auth: Arc::clone(&state.auth),
-                store: Store::new(state.db.conn().clone()),
+                store: state.auth.store().clone(),
             },
         ),
         "Roster",
@@ -153,7 +152,7 @@ pub fn app(state: &AppState) -> impl Endpoint + use<> {
             "/metrics",
             poem::get(health::MetricsEndpoint {
                 metrics: Arc::clone(metrics),
-                store: Store::new(state.db.conn().clone()),
+                store: state.auth.store().clone(),
             }),
         );
     }

@@ -7,7 +7,11 @@ use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use super::{jwt::JwtKeys, password::PasswordHasher, throttle::AddressLimiter};
+use super::{
+    jwt::{Claims, JwtKeys},
+    password::PasswordHasher,
+    throttle::AddressLimiter,
+};
 use crate::{
     config::{Config, LoginLimits},
     domain::{Email, Password, Role, User, UserName},
@@ -123,6 +127,13 @@ impl AuthService {
             ),
             metrics,
         })
+    }
+
+    /// The storage handle, shared with the rest of the API (one writer
+    /// queue per process).
+    #[must_use]
+    pub const fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The signing keys (for the JWKS endpoint).
@@ -287,20 +298,59 @@ impl AuthService {
     ///
     /// `InvalidToken` when the token fails verification or its session is not live.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
-        let claims = self.jwt.verify(token).map_err(|e| {
-            tracing::debug!(reason = %e, "bearer token rejected");
-            self.event(AuthEvent::TokenRejected);
-            AuthError::InvalidToken
-        })?;
+        let claims = self.verify_token(token)?;
         let Some(user) = self.store.authenticate(claims.sid, claims.sub).await? else {
-            self.event(AuthEvent::TokenRejected);
-            return Err(AuthError::InvalidToken);
+            return Err(self.rejected());
         };
+        Ok(Self::caller(user, &claims))
+    }
+
+    /// The first half of [`Self::authenticate`]: the token's signature,
+    /// issuer, audience and lifetime, without the session. Whoever calls
+    /// this must finish with [`Self::authenticate_and_get`].
+    ///
+    /// # Errors
+    ///
+    /// `InvalidToken`.
+    pub fn verify_token(&self, token: &str) -> Result<Claims, AuthError> {
+        self.jwt.verify(token).map_err(|e| {
+            tracing::debug!(reason = %e, "bearer token rejected");
+            self.rejected()
+        })
+    }
+
+    /// The second half of [`Self::authenticate`] fused with a read of user
+    /// `target`: one database statement for both.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidToken` when the session is not live; storage failures.
+    pub async fn authenticate_and_get(
+        &self,
+        claims: &Claims,
+        target: Uuid,
+    ) -> Result<(Caller, Option<User>), AuthError> {
+        let Some((user, found)) = self
+            .store
+            .authenticate_and_get(claims.sid, claims.sub, target)
+            .await?
+        else {
+            return Err(self.rejected());
+        };
+        Ok((Self::caller(user, claims), found))
+    }
+
+    fn rejected(&self) -> AuthError {
+        self.event(AuthEvent::TokenRejected);
+        AuthError::InvalidToken
+    }
+
+    fn caller(user: User, claims: &Claims) -> Caller {
         tracing::Span::current().record("enduser.id", user.id.to_string());
-        Ok(Caller {
+        Caller {
             user,
             session_id: claims.sid,
-        })
+        }
     }
 
     /// Ends the caller's session, and the session of `refresh_token` when it

@@ -3,12 +3,15 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::user;
+use std::sync::Arc;
+
 use sea_orm::{
-    ColumnTrait as _, Condition, DatabaseTransaction, EntityTrait as _, Order, PaginatorTrait as _,
-    QueryFilter as _, QueryOrder as _, QuerySelect as _, Select, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait as _,
+    ColumnTrait as _, Condition, DatabaseTransaction, DbBackend, EntityTrait as _, Order,
+    PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Select,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait as _,
     sea_query::{Expr, ExprTrait as _, Func, LikeExpr, NullOrdering},
 };
+use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use super::{Store, StoreError, now, on_unique};
@@ -49,7 +52,17 @@ impl Store {
     /// Database failures.
     pub async fn list_users(&self, query: &UserQuery) -> Result<UserPage, StoreError> {
         let filtered = filtered(&query.filter);
-        let total = filtered.clone().count(&self.db).await?;
+        let total = match &query.filter {
+            // Counted by role already: no scan of the table.
+            UserFilter {
+                role,
+                email: None,
+                q: None,
+                created_after: None,
+                created_before: None,
+            } => self.count_users(*role).await?,
+            _ => filtered.clone().count(&self.db).await?,
+        };
         let mut select = ordered(filtered, query.sort);
         select = match &query.paging {
             Paging::Offset(page) => {
@@ -116,13 +129,12 @@ impl Store {
         if let Some(role) = change.role {
             update = update.col_expr(user::Column::Role, Expr::value(role.as_str()));
         }
-        update
-            .exec(&txn)
+        // RETURNING: the row as written, without another statement.
+        let user = update
+            .exec_with_returning(&*txn)
             .await
-            .map_err(|e| on_unique(e, StoreError::EmailTaken))?;
-        let user = user::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
+            .map_err(|e| on_unique(e, StoreError::EmailTaken))?
+            .pop()
             .ok_or(StoreError::NotFound)?;
         txn.commit().await?;
         user.try_into()
@@ -145,22 +157,52 @@ impl Store {
         if current.role == Role::Admin.as_str() && admins.len() <= 1 {
             return Err(StoreError::LastAdmin);
         }
-        user::Entity::delete_by_id(id).exec(&txn).await?;
+        user::Entity::delete_by_id(id).exec(&*txn).await?;
         txn.commit().await?;
         Ok(())
     }
 
     /// A transaction that writes: `BEGIN IMMEDIATE` on SQLite, so that
-    /// concurrent writers queue on the busy timeout instead of deadlocking
-    /// when a read lock would be upgraded; row locks do the job on Postgres.
-    async fn write_transaction(&self) -> Result<DatabaseTransaction, StoreError> {
-        Ok(self
+    /// concurrent writers queue instead of deadlocking when a read lock would
+    /// be upgraded; row locks do the job on Postgres. On SQLite, writers of
+    /// this process first queue on [`Store::writer`]: SQLite admits one writer
+    /// anyway, and its busy handler waits by sleeping with backoff (up to
+    /// 100 ms at a time), which made concurrent writes slow and their tail
+    /// long. Other processes on the same file still meet the busy timeout.
+    pub(super) async fn write_transaction(&self) -> Result<WriteTransaction, StoreError> {
+        let turn = match self.db.get_database_backend() {
+            DbBackend::Sqlite => Some(Arc::clone(&self.writer).lock_owned().await),
+            _ => None,
+        };
+        let txn = self
             .db
             .begin_with_options(TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                 ..TransactionOptions::default()
             })
-            .await?)
+            .await?;
+        Ok(WriteTransaction { txn, _turn: turn })
+    }
+}
+
+/// A write transaction holding this process's SQLite writer turn, if any,
+/// until it commits or is dropped (rolled back).
+pub(super) struct WriteTransaction {
+    txn: DatabaseTransaction,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTransaction {
+    pub(super) async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.txn.commit().await?)
+    }
+}
+
+impl std::ops::Deref for WriteTransaction {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
     }
 }
 

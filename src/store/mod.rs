@@ -6,6 +6,8 @@ mod sessions;
 mod throttle;
 mod users;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 
@@ -36,13 +38,19 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// This process's SQLite writers take turns here (see
+    /// `directory::write_transaction`).
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
     /// Wraps a connection pool.
     #[must_use]
-    pub const fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            writer: Arc::default(),
+        }
     }
 }
 

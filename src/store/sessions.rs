@@ -3,12 +3,17 @@
 use chrono::{DateTime, Utc};
 use entity::{refresh_token, session, user};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _,
-    TransactionTrait as _, sea_query::Expr,
+    ActiveValue::Set,
+    ColumnTrait as _, ConnectionTrait as _, EntityTrait as _, FromQueryResult, IdenStatic as _,
+    QueryFilter as _, QueryOrder as _,
+    sea_query::{Alias, Expr, ExprTrait as _, JoinType, Query},
 };
 use uuid::Uuid;
 
-use super::{Store, StoreError, now};
+use super::{
+    Store, StoreError, now,
+    users::{USER_COLUMNS, UserRow},
+};
 use crate::domain::User;
 
 /// How long after its rotation a refresh token may be presented again
@@ -85,7 +90,7 @@ impl Store {
             .ok()
             .and_then(|ttl| at.checked_add_signed(ttl))
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let txn = self.db.begin().await?;
+        let txn = self.write_transaction().await?;
         let created = session::Entity::insert(session::ActiveModel {
             id: Set(Uuid::now_v7()),
             user_id: Set(user_id),
@@ -96,7 +101,7 @@ impl Store {
             user_agent: Set(user_agent),
             ip: Set(ip),
         })
-        .exec_with_returning(&txn)
+        .exec_with_returning(&*txn)
         .await?;
         refresh_token::Entity::insert(refresh_token::ActiveModel {
             token_hash: Set(refresh_hash),
@@ -104,7 +109,7 @@ impl Store {
             issued_at: Set(at),
             rotated_at: Set(None),
         })
-        .exec_without_returning(&txn)
+        .exec_without_returning(&*txn)
         .await?;
         txn.commit().await?;
         Ok(created.into())
@@ -134,6 +139,60 @@ impl Store {
         }
     }
 
+    /// [`Self::authenticate`] and a read of user `target` in one statement:
+    /// the caller's live session and current row, and the target's row if
+    /// it exists. `None` when the session is not live (whatever `target` is).
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn authenticate_and_get(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        target: Uuid,
+    ) -> Result<Option<(User, Option<User>)>, StoreError> {
+        let (caller, other) = (Alias::new("caller"), Alias::new("target"));
+        let mut select = Query::select();
+        for (alias, prefix) in [(&caller, "c_"), (&other, "t_")] {
+            for column in USER_COLUMNS {
+                select.expr_as(
+                    Expr::col((alias.clone(), column)),
+                    Alias::new(format!("{prefix}{}", column.as_str())),
+                );
+            }
+        }
+        select
+            .from(session::Entity)
+            .join_as(
+                JoinType::InnerJoin,
+                user::Entity,
+                caller.clone(),
+                Expr::col((caller, user::Column::Id))
+                    .equals((session::Entity, session::Column::UserId)),
+            )
+            .join_as(
+                JoinType::LeftJoin,
+                user::Entity,
+                other.clone(),
+                Expr::col((other, user::Column::Id)).eq(target),
+            )
+            .and_where(Expr::col((session::Entity, session::Column::Id)).eq(session_id))
+            .and_where(Expr::col((session::Entity, session::Column::UserId)).eq(user_id))
+            .and_where(Expr::col((session::Entity, session::Column::RevokedAt)).is_null())
+            .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(now()));
+        let Some(row) = self.db.query_one(&select).await? else {
+            return Ok(None);
+        };
+        let caller = UserRow::from_query_result(&row, "c_")?.try_into()?;
+        let target = if row.try_get::<Option<Uuid>>("", "t_id")?.is_some() {
+            Some(UserRow::from_query_result(&row, "t_")?.try_into()?)
+        } else {
+            None
+        };
+        Ok(Some((caller, target)))
+    }
+
     /// Rotates a refresh token: exactly one of several concurrent callers
     /// presenting the same current token wins.
     ///
@@ -146,19 +205,19 @@ impl Store {
         new_hash: String,
     ) -> Result<RefreshOutcome, StoreError> {
         let at = now();
-        let txn = self.db.begin().await?;
+        let txn = self.write_transaction().await?;
         // The conditional update is the race's referee on both backends.
         let claimed = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::RotatedAt, Expr::value(at))
             .filter(refresh_token::Column::TokenHash.eq(old_hash))
             .filter(refresh_token::Column::RotatedAt.is_null())
-            .exec(&txn)
+            .exec(&*txn)
             .await?
             .rows_affected
             == 1;
         let token = refresh_token::Entity::find_by_id(old_hash.to_owned())
             .find_also_related(session::Entity)
-            .one(&txn)
+            .one(&*txn)
             .await?;
         let Some((token, Some(session))) = token else {
             txn.commit().await?;
@@ -172,7 +231,7 @@ impl Store {
             } else if at - rotated_at < REUSE_GRACE {
                 RefreshOutcome::RecentlyRotated
             } else {
-                revoke(&txn, session.id, at).await?;
+                revoke(&*txn, session.id, at).await?;
                 RefreshOutcome::Reused {
                     session_id: session.id,
                 }
@@ -190,15 +249,15 @@ impl Store {
             issued_at: Set(at),
             rotated_at: Set(None),
         })
-        .exec_without_returning(&txn)
+        .exec_without_returning(&*txn)
         .await?;
         session::Entity::update_many()
             .col_expr(session::Column::LastUsedAt, Expr::value(at))
             .filter(session::Column::Id.eq(session.id))
-            .exec(&txn)
+            .exec(&*txn)
             .await?;
         let owner = user::Entity::find_by_id(session.user_id)
-            .one(&txn)
+            .one(&*txn)
             .await?
             .ok_or(StoreError::NotFound)?;
         txn.commit().await?;

@@ -32,7 +32,8 @@ async fn two_instances_on_one_postgres_share_tokens_revocation_and_limits() {
     let limit = |s: &mut roster::cli::Settings| s.login_max_failures = "4".into();
     let one = TestApp::spawn_with(&backend, limit).await;
     let two = one.sibling_with(limit).await;
-    let (_, tokens) = one.signed_up("ann@x.io").await;
+    let (ann, tokens) = one.signed_up("ann@x.io").await;
+    let ann_path = format!("/users/{}", ann["id"].as_str().unwrap());
 
     // A token issued by one is accepted by the other.
     assert_eq!(
@@ -68,6 +69,12 @@ async fn two_instances_on_one_postgres_share_tokens_revocation_and_limits() {
         two.get_auth("/users/me", access).await.status(),
         StatusCode::UNAUTHORIZED
     );
+    // `GET /users/{id}` checks the session in the same statement as its
+    // read: revoked there too.
+    assert_eq!(
+        two.get_auth(&ann_path, access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     // A role change on one is the current role on the other.
     let admin = one.login_admin().await;
@@ -85,6 +92,25 @@ async fn two_instances_on_one_postgres_share_tokens_revocation_and_limits() {
     assert_eq!(
         two.get_auth("/users", &bob.1.access).await.status(),
         StatusCode::OK
+    );
+    assert_eq!(
+        two.get_auth(&ann_path, &bob.1.access).await.status(),
+        StatusCode::OK,
+        "an admin now reads anyone"
+    );
+    let demoted = two
+        .send_json_auth(
+            Method::PATCH,
+            &path,
+            &admin.access,
+            &json!({"role": "user"}),
+        )
+        .await;
+    assert_eq!(demoted.status(), StatusCode::OK);
+    assert_eq!(
+        one.get_auth(&ann_path, &bob.1.access).await.status(),
+        StatusCode::NOT_FOUND,
+        "a user again: anyone else's id is a 404"
     );
 
     // Failed logins on both instances count against one limit.

@@ -778,3 +778,70 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
         }
     }
 }
+
+/// `total` on unfiltered and role-only pages comes from counts that
+/// triggers keep; it must match a real count through every kind of write.
+#[tokio::test]
+async fn totals_stay_exact_through_creates_role_changes_and_deletes() {
+    for backend in backends() {
+        let app = TestApp::spawn(&backend).await;
+        let admin = app.login_admin().await;
+        let totals = |expected: [u64; 3]| {
+            let (app, token, backend) = (&app, admin.access.clone(), &backend);
+            async move {
+                for (query, want) in ["", "?role=admin", "?role=user"].iter().zip(expected) {
+                    let (page, _) = list(app, &token, query).await;
+                    assert_eq!(page["total"], want, "{backend:?} {query}");
+                    // The same filter with a `q` that matches everyone is a
+                    // real COUNT(*): both must agree.
+                    let sep = if query.is_empty() { "?" } else { "&" };
+                    let (counted, _) = list(app, &token, &format!("{query}{sep}q=%40")).await;
+                    assert_eq!(counted["total"], want, "{backend:?} {query} counted");
+                }
+            }
+        };
+        totals([1, 1, 0]).await;
+
+        let ann = app.register("ann@x.io").await;
+        app.register("bob@x.io").await;
+        insert_users(&app, &(0..5).map(NewUser::numbered).collect::<Vec<_>>()).await;
+        let created = app
+            .send_json_auth(
+                Method::POST,
+                "/users",
+                &admin.access,
+                &json!({"email": "cy@x.io", "password": PASSWORD, "role": "admin"}),
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        totals([9, 2, 7]).await;
+
+        let ann_path = format!("/users/{}", ann["id"].as_str().unwrap());
+        let promoted = app
+            .send_json_auth(
+                Method::PATCH,
+                &ann_path,
+                &admin.access,
+                &json!({"role": "admin"}),
+            )
+            .await;
+        assert_eq!(promoted.status(), StatusCode::OK);
+        // Setting the role a user already has changes no count.
+        let again = app
+            .send_json_auth(
+                Method::PATCH,
+                &ann_path,
+                &admin.access,
+                &json!({"role": "admin"}),
+            )
+            .await;
+        assert_eq!(again.status(), StatusCode::OK);
+        totals([9, 3, 6]).await;
+
+        let deleted = app
+            .send_auth(Method::DELETE, &ann_path, &admin.access)
+            .await;
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+        totals([8, 2, 6]).await;
+    }
+}
