@@ -57,9 +57,12 @@ impl<A: Acceptor> Acceptor for HeadDeadlineAcceptor<A> {
 /// bytes tell without parsing HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Reading a request head: the deadline runs. `matched` counts how much
-    /// of the blank line that ends the head has been seen.
-    Head { matched: u8 },
+    /// Reading a request head: the deadline runs. `started` once a byte
+    /// other than CR or LF came (hyper skips blank lines before a request
+    /// line, so they neither start nor end a head); `line` counts the bytes
+    /// of the current line, CRs aside: an empty line after a started head
+    /// ends it, whether lines end in CRLF or a bare LF as hyper accepts.
+    Head { started: bool, line: usize },
     /// The head is in; the body and the handler are not timed here.
     Served,
     /// A response went out; the next byte starts a new head (keep-alive
@@ -69,8 +72,13 @@ enum Phase {
     Http2,
 }
 
-const HEAD_END: &[u8; 4] = b"\r\n\r\n";
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+/// What an informational (1xx) response starts with.
+const INFORMATIONAL: &[u8] = b"HTTP/1.1 1";
+const HEAD_START: Phase = Phase::Head {
+    started: false,
+    line: 0,
+};
 
 /// A stream whose request heads must arrive within a deadline: from the
 /// connection's start, and from the first byte of each later request.
@@ -82,6 +90,9 @@ pub struct HeadDeadline<Io> {
     deadline: Pin<Box<Sleep>>,
     /// Bytes read so far, up to the length of the HTTP/2 preface.
     prefix_len: usize,
+    /// The first bytes of the response being written, until they tell
+    /// whether it is informational (a `100 Continue` may be written in parts).
+    response_start: Vec<u8>,
 }
 
 impl<Io> HeadDeadline<Io> {
@@ -89,9 +100,10 @@ impl<Io> HeadDeadline<Io> {
         Self {
             io,
             timeout,
-            phase: Phase::Head { matched: 0 },
+            phase: HEAD_START,
             deadline: Box::pin(tokio::time::sleep(timeout)),
             prefix_len: 0,
+            response_start: Vec::new(),
         }
     }
 
@@ -114,22 +126,48 @@ impl<Io> HeadDeadline<Io> {
             }
         }
         if self.phase == Phase::Idle {
-            self.phase = Phase::Head { matched: 0 };
+            self.phase = HEAD_START;
             self.deadline.as_mut().reset(Instant::now() + self.timeout);
         }
-        if let Phase::Head { mut matched } = self.phase {
+        if let Phase::Head {
+            mut started,
+            mut line,
+        } = self.phase
+        {
             for &byte in bytes {
-                matched = match (byte, matched) {
-                    (b, m) if b == HEAD_END[usize::from(m)] => m + 1,
-                    (b'\r', _) => 1,
-                    _ => 0,
-                };
-                if usize::from(matched) == HEAD_END.len() {
-                    self.phase = Phase::Served;
-                    return;
+                match byte {
+                    b'\r' => {}
+                    b'\n' if started && line == 0 => {
+                        self.phase = Phase::Served;
+                        self.response_start.clear();
+                        return;
+                    }
+                    b'\n' => line = 0,
+                    _ => {
+                        started = true;
+                        line += 1;
+                    }
                 }
             }
-            self.phase = Phase::Head { matched };
+            self.phase = Phase::Head { started, line };
+        }
+    }
+
+    /// Advances the phase over bytes just written: anything but an
+    /// informational response answers the request.
+    fn wrote(&mut self, bytes: &[u8]) {
+        if self.phase != Phase::Served || bytes.is_empty() {
+            return;
+        }
+        let wanted = INFORMATIONAL.len() - self.response_start.len();
+        self.response_start
+            .extend_from_slice(&bytes[..wanted.min(bytes.len())]);
+        let seen = self.response_start.len();
+        if self.response_start[..] != INFORMATIONAL[..seen] {
+            self.phase = Phase::Idle;
+        } else if seen == INFORMATIONAL.len() {
+            // A 1xx: the final response is still to come.
+            self.response_start.clear();
         }
     }
 }
@@ -171,11 +209,7 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for HeadDeadline<Io> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let written = ready!(Pin::new(&mut this.io).poll_write(cx, buf))?;
-        // A `100 Continue` goes out between a head and its body; anything
-        // else written means the request was answered.
-        if this.phase == Phase::Served && written > 0 && !buf.starts_with(b"HTTP/1.1 1") {
-            this.phase = Phase::Idle;
-        }
+        this.wrote(&buf[..written]);
         Poll::Ready(Ok(written))
     }
 
@@ -194,12 +228,14 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for HeadDeadline<Io> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let written = ready!(Pin::new(&mut this.io).poll_write_vectored(cx, bufs))?;
-        let informational = bufs
-            .iter()
-            .find(|b| !b.is_empty())
-            .is_some_and(|b| b.starts_with(b"HTTP/1.1 1"));
-        if this.phase == Phase::Served && written > 0 && !informational {
-            this.phase = Phase::Idle;
+        let mut left = written;
+        for buf in bufs {
+            if left == 0 {
+                break;
+            }
+            let n = left.min(buf.len());
+            this.wrote(&buf[..n]);
+            left -= n;
         }
         Poll::Ready(Ok(written))
     }
@@ -230,10 +266,37 @@ mod tests {
         );
         assert_eq!(
             fed(&[b"GET / HTTP/1.1\r\nHost: a\r\n"]),
-            Phase::Head { matched: 2 }
+            Phase::Head {
+                started: true,
+                line: 0
+            }
         );
-        assert_eq!(fed(&[b"GET / HTTP/1.1\r\r\n\r\n"]), Phase::Served);
-        assert_eq!(fed(&[b"\r\n\r"]), Phase::Head { matched: 3 });
+        // Bare LF line ends, as hyper accepts them.
+        assert_eq!(fed(&[b"GET / HTTP/1.1\nHost: a\n\n"]), Phase::Served);
+    }
+
+    #[tokio::test]
+    async fn blank_lines_before_a_request_line_do_not_end_a_head() {
+        assert_eq!(fed(&[b"\r\n\r\n\r\n"]), HEAD_START);
+        assert_eq!(
+            fed(&[b"\r\n\r\nGET / HTTP/1.1\r\n"]),
+            Phase::Head {
+                started: true,
+                line: 0
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn only_a_final_response_answers_a_request() {
+        let mut stream = HeadDeadline::new((), Duration::from_secs(1));
+        stream.observe(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n");
+        // A 100 Continue written in two parts.
+        stream.wrote(b"HTTP/1.");
+        stream.wrote(b"1 100 Continue\r\n\r\n");
+        assert_eq!(stream.phase, Phase::Served);
+        stream.wrote(b"HTTP/1.1 200 OK\r\n");
+        assert_eq!(stream.phase, Phase::Idle);
     }
 
     #[tokio::test]

@@ -84,6 +84,14 @@ impl MigrationTrait for Migration {
             )
             .await?;
         let db = manager.get_connection();
+        if manager.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            // Another instance may be writing users while this one migrates:
+            // hold their writes until the triggers exist (the migration is one
+            // transaction), so the initial count misses nobody. SQLite's
+            // migration transaction already excludes every other writer.
+            db.execute_unprepared("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+                .await?;
+        }
         db.execute_unprepared(
             "INSERT INTO user_role_counts (role, users) SELECT role, COUNT(*) FROM users GROUP BY role",
         )
