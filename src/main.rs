@@ -188,7 +188,8 @@ async fn create_admin(config: &Config, email: &str, password_stdin: bool) -> Res
         .map_err(|e| Failure::Usage(format!("invalid password: it {e}")))?;
     let db = Database::connect(&config.database).await?;
     db.migrate().await?;
-    let auth = AuthService::new(config, Store::new(db.conn().clone()), None)?;
+    let store = Store::new(db.conn().clone()).with_write_timeout(config.database.acquire_timeout);
+    let auth = AuthService::new(config, store, None)?;
     let created = auth.create_user(&email, &password, None, Role::Admin).await;
     db.close().await;
     let user = created.map_err(|e| match e {

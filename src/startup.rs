@@ -67,7 +67,7 @@ impl Application {
         db.instrument(metrics.clone());
         let auth = Arc::new(AuthService::new(
             &config,
-            Store::new(db.conn().clone()),
+            Store::new(db.conn().clone()).with_write_timeout(config.database.acquire_timeout),
             metrics.clone(),
         )?);
         if let Some(admin) = &config.bootstrap_admin {

@@ -6,9 +6,9 @@ use entity::user;
 use std::sync::Arc;
 
 use sea_orm::{
-    ColumnTrait as _, Condition, DatabaseTransaction, DbBackend, EntityTrait as _, Order,
-    PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Select,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait as _,
+    ColumnTrait as _, Condition, ConnAcquireErr, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait as _, Order, PaginatorTrait as _, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _, Select, SqliteTransactionMode, TransactionOptions, TransactionTrait as _,
     sea_query::{Expr, ExprTrait as _, Func, LikeExpr, NullOrdering},
 };
 use tokio::sync::OwnedMutexGuard;
@@ -171,7 +171,11 @@ impl Store {
     /// long. Other processes on the same file still meet the busy timeout.
     pub(super) async fn write_transaction(&self) -> Result<WriteTransaction, StoreError> {
         let turn = match self.db.get_database_backend() {
-            DbBackend::Sqlite => Some(Arc::clone(&self.writer).lock_owned().await),
+            DbBackend::Sqlite => Some(
+                tokio::time::timeout(self.writer_timeout, Arc::clone(&self.writer).lock_owned())
+                    .await
+                    .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?,
+            ),
             _ => None,
         };
         let txn = self

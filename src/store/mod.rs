@@ -6,7 +6,7 @@ mod sessions;
 mod throttle;
 mod users;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
@@ -41,16 +41,28 @@ pub struct Store {
     /// This process's SQLite writers take turns here (see
     /// `directory::write_transaction`).
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// How long a writer waits for its turn before giving up as a pool
+    /// acquire would (a 503).
+    writer_timeout: Duration,
 }
 
 impl Store {
-    /// Wraps a connection pool.
+    /// Wraps a connection pool; writers wait for their turn as long as the
+    /// default acquire timeout (see [`Self::with_write_timeout`]).
     #[must_use]
     pub fn new(db: DatabaseConnection) -> Self {
         Self {
             db,
             writer: Arc::default(),
+            writer_timeout: Duration::from_secs(5),
         }
+    }
+
+    /// Sets how long a writer waits for its turn: the pool's acquire timeout.
+    #[must_use]
+    pub const fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.writer_timeout = timeout;
+        self
     }
 }
 

@@ -275,3 +275,61 @@ async fn a_small_pool_queues_then_answers_503_and_recovers() {
         );
     }
 }
+
+/// Another process holds SQLite's write lock: this process's writers queue
+/// for their turn, and give up with a 503 at the acquire timeout instead of
+/// each waiting out the busy timeout of the writer ahead of it.
+#[tokio::test]
+async fn sqlite_writers_blocked_by_another_process_get_503_in_bounded_time() {
+    use sqlx::{Connection as _, Executor as _};
+    use std::time::{Duration, Instant};
+    let app = TestApp::spawn_with(&crate::helpers::backends()[0], |s| {
+        s.db_acquire_timeout = "1".into();
+    })
+    .await;
+    let admin = app.login_admin().await;
+    let me: serde_json::Value = app
+        .get_auth("/users/me", &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/users/{}", me["id"].as_str().unwrap());
+
+    // "Another process": a connection of its own holding the write lock.
+    let url = app.database_url.trim_start_matches("sqlite://").to_owned();
+    let file = url.split('?').next().unwrap().to_owned();
+    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{file}"))
+        .await
+        .unwrap();
+    other.execute("BEGIN IMMEDIATE").await.unwrap();
+
+    let started = Instant::now();
+    let patches = (0..4).map(|i| {
+        app.request(reqwest::Method::PATCH, &path)
+            .bearer_auth(&admin.access)
+            .header("content-type", "application/merge-patch+json")
+            .body(format!(r#"{{"name": "n{i}"}}"#))
+            .send()
+    });
+    let answers = futures_util::future::join_all(patches).await;
+    let took = started.elapsed();
+    for answer in answers {
+        let answer = answer.unwrap();
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    // One writer waits out SQLite's 5 s busy timeout; the others their turn
+    // (1 s), not 4 x 5 s in a row.
+    assert!(took < Duration::from_secs(9), "{took:?}");
+    other.execute("ROLLBACK").await.unwrap();
+    let _ = other.close().await;
+    let after = app
+        .send_json_auth(
+            reqwest::Method::PATCH,
+            &path,
+            &admin.access,
+            &serde_json::json!({"name": "ok"}),
+        )
+        .await;
+    assert_eq!(after.status(), StatusCode::OK);
+}
