@@ -2,19 +2,23 @@
 //! conditional updates and deletes that keep at least one admin.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::user;
+use entity::{user, user_role_count};
 use std::sync::Arc;
 
 use sea_orm::{
-    ColumnTrait as _, Condition, ConnAcquireErr, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait as _, Order, PaginatorTrait as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _, Select, SqliteTransactionMode, TransactionOptions, TransactionTrait as _,
-    sea_query::{Expr, ExprTrait as _, Func, LikeExpr, NullOrdering},
+    ColumnTrait as _, Condition, ConnAcquireErr, ConnectionTrait as _, DatabaseTransaction,
+    DbBackend, DbErr, EntityTrait as _, FromQueryResult as _, Order, QueryFilter as _,
+    QueryOrder as _, QuerySelect as _, QueryTrait as _, Select, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait as _,
+    sea_query::{Alias, Asterisk, Expr, ExprTrait as _, Func, LikeExpr, NullOrdering, Query},
 };
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
-use super::{Store, StoreError, now, on_unique};
+use super::{
+    Store, StoreError, now, on_unique,
+    users::{USER_COLUMNS, UserRow},
+};
 use crate::domain::{
     Email, Role, User, UserName,
     listing::{Cursor, CursorValue, Paging, Sort, SortKey, UserFilter, UserPage, UserQuery},
@@ -45,25 +49,20 @@ impl Store {
             .transpose()
     }
 
-    /// A page of users.
+    /// A page of users and how many match in all, in one statement: the
+    /// count rides along as an uncorrelated subquery, which both backends
+    /// evaluate once. Only an empty page needs a second statement for it.
     ///
     /// # Errors
     ///
     /// Database failures.
     pub async fn list_users(&self, query: &UserQuery) -> Result<UserPage, StoreError> {
         let filtered = filtered(&query.filter);
-        let total = match &query.filter {
-            // Counted by role already: no scan of the table.
-            UserFilter {
-                role,
-                email: None,
-                q: None,
-                created_after: None,
-                created_before: None,
-            } => self.count_users(*role).await?,
-            _ => filtered.clone().count(&self.db).await?,
-        };
-        let mut select = ordered(filtered, query.sort);
+        let total = total_of(&query.filter, filtered.clone());
+        let mut select = ordered(filtered, query.sort)
+            .select_only()
+            .columns(USER_COLUMNS)
+            .expr_as(total.clone(), TOTAL);
         select = match &query.paging {
             Paging::Offset(page) => {
                 select.offset(page.saturating_sub(1).saturating_mul(query.per_page))
@@ -71,17 +70,34 @@ impl Store {
             Paging::After(cursor) => select.filter(after(cursor)),
         };
         // One extra row says whether a next page exists.
-        let mut rows = select.limit(query.per_page + 1).all(&self.db).await?;
+        let rows = self
+            .db
+            .query_all(&select.limit(query.per_page + 1).into_query())
+            .await?;
+        let total = match rows.first() {
+            Some(row) => row.try_get::<i64>("", TOTAL)?,
+            None => {
+                let count = Query::select().expr_as(total, TOTAL).to_owned();
+                let row = self.db.query_one(&count).await?;
+                row.map(|row| row.try_get::<i64>("", TOTAL))
+                    .transpose()?
+                    .unwrap_or(0)
+            }
+        };
         let has_more = rows.len() as u64 > query.per_page;
-        rows.truncate(usize::try_from(query.per_page).unwrap_or(usize::MAX));
-        let items: Vec<User> = rows
-            .into_iter()
-            .map(TryInto::try_into)
-            .collect::<Result<_, _>>()?;
+        let items = rows
+            .iter()
+            .take(usize::try_from(query.per_page).unwrap_or(usize::MAX))
+            .map(|row| User::try_from(UserRow::from_query_result(row, "")?))
+            .collect::<Result<Vec<_>, _>>()?;
         let next = has_more
             .then(|| items.last().map(|last| Cursor::after(last, query.sort)))
             .flatten();
-        Ok(UserPage { items, total, next })
+        Ok(UserPage {
+            items,
+            total: u64::try_from(total).unwrap_or(0),
+            next,
+        })
     }
 
     /// Applies a change. With `expected`, only if the user's `updated_at` is
@@ -240,6 +256,45 @@ async fn lock_admins(txn: &DatabaseTransaction) -> Result<Vec<Uuid>, StoreError>
         .into_tuple::<Uuid>()
         .all(txn)
         .await?)
+}
+
+/// The column alias of a page's `total`.
+const TOTAL: &str = "total";
+
+/// How many users match `filter`, as a scalar subquery. Unfiltered and
+/// role-only lists read the trigger-kept counts (two rows at most, whatever
+/// the size of `users`); other filters count the matching rows.
+fn total_of(filter: &UserFilter, filtered: Select<user::Entity>) -> Expr {
+    let query = match filter {
+        UserFilter {
+            role,
+            email: None,
+            q: None,
+            created_after: None,
+            created_before: None,
+        } => {
+            let mut counts = Query::select();
+            // SUM of a bigint is a numeric on Postgres: cast it back.
+            counts
+                .expr(Func::cast_as(
+                    Func::coalesce([
+                        Expr::col(user_role_count::Column::Users).sum(),
+                        Expr::val(0i64),
+                    ]),
+                    Alias::new("BIGINT"),
+                ))
+                .from(user_role_count::Entity);
+            if let Some(role) = role {
+                counts.and_where(Expr::col(user_role_count::Column::Role).eq(role.as_str()));
+            }
+            counts.to_owned()
+        }
+        _ => filtered
+            .select_only()
+            .expr(Expr::col(Asterisk).count())
+            .into_query(),
+    };
+    query.into()
 }
 
 /// `%`, `_` and `\` match literally: the filter is data, never a pattern.

@@ -164,21 +164,6 @@ impl Store {
             .collect())
     }
 
-    /// How many users there are (with `role`, when given), from the counts
-    /// the triggers keep: two rows at most, whatever the size of `users`.
-    ///
-    /// # Errors
-    ///
-    /// Database failures.
-    pub async fn count_users(&self, role: Option<Role>) -> Result<u64, StoreError> {
-        let mut select = user_role_count::Entity::find();
-        if let Some(role) = role {
-            select = select.filter(user_role_count::Column::Role.eq(role.as_str()));
-        }
-        let total: i64 = select.all(&self.db).await?.iter().map(|c| c.users).sum();
-        Ok(u64::try_from(total).unwrap_or(0))
-    }
-
     /// Whether any admin exists.
     ///
     /// # Errors
