@@ -21,8 +21,9 @@ pub struct BearerAuth(pub Caller);
 
 /// The same scheme, checked in two halves: the token here, and its session
 /// and current role by the handler, fused with the handler's own read into
-/// one statement ([`AuthService::authenticate_and_get`]). Only for handlers
-/// that finish the check that way; everything else takes [`BearerAuth`].
+/// one statement ([`AuthService::authenticate_and_get`],
+/// [`AuthService::list_users`]). Only for handlers that finish
+/// the check that way; everything else takes [`BearerAuth`].
 #[derive(Debug, SecurityScheme)]
 #[oai(
     rename = "BearerAuth",

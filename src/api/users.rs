@@ -26,7 +26,7 @@ use crate::{
     auth::{AuthService, service::Caller},
     domain::{
         Email, Role, User, UserName,
-        listing::{Cursor, Paging, Sort, UserFilter, UserQuery},
+        listing::{Cursor, Paging, Sort, UserFilter, UserPage, UserQuery},
     },
     store::{Store, UserChange},
 };
@@ -190,7 +190,7 @@ impl UsersApi {
     #[allow(clippy::too_many_arguments)]
     async fn list_users(
         &self,
-        auth: BearerAuth,
+        auth: BearerToken,
         /// Page number, from 1 (offset paging).
         page: Query<Option<i64>>,
         /// Page size, 1-100 (default 20).
@@ -210,7 +210,7 @@ impl UsersApi {
         /// `created_at`, `-created_at` (default), `email`, `-email`, `name` or `-name`.
         sort: Query<Option<String>>,
     ) -> Result<ListUsersResponse, ApiError> {
-        auth.admin()?;
+        let claims = auth.0;
         let mut errors = Vec::new();
         let page_no = page.0.unwrap_or(1);
         if !(1..=MAX_PAGE).contains(&page_no) {
@@ -276,6 +276,8 @@ impl UsersApi {
             errors.is_empty(),
         )
         else {
+            // The full check first: a non-admin gets 403 before any 400.
+            BearerAuth(self.auth.authenticate_claims(&claims).await?).admin()?;
             return Err(ApiError::Validation(errors));
         };
         let query = UserQuery {
@@ -290,7 +292,25 @@ impl UsersApi {
             per_page: size.unsigned_abs(),
             paging,
         };
-        let result = self.store.list_users(&query).await?;
+        // A token issued to a non-admin takes the full check first, so that
+        // such callers get their 403 without running a listing; one promoted
+        // since goes on to the list.
+        if claims.role != Role::Admin.as_str() {
+            BearerAuth(self.auth.authenticate_claims(&claims).await?).admin()?;
+        }
+        let result = match self.auth.list_users(&claims, &query).await? {
+            Some(page) => page,
+            // No rows: an empty page, or a caller whose session has ended or
+            // who is no longer an admin.
+            None => {
+                BearerAuth(self.auth.authenticate_claims(&claims).await?).admin()?;
+                UserPage {
+                    items: Vec::new(),
+                    total: self.store.count_users(&query.filter).await?,
+                    next: None,
+                }
+            }
+        };
         let next_cursor = result.next.as_ref().map(Cursor::encode);
         let link = links(&query, page_no, size, next_cursor.as_deref());
         Ok(ListUsersResponse::Ok(

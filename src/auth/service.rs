@@ -14,7 +14,10 @@ use super::{
 };
 use crate::{
     config::{Config, LoginLimits},
-    domain::{Email, Password, Role, User, UserName},
+    domain::{
+        Email, Password, Role, User, UserName,
+        listing::{UserPage, UserQuery},
+    },
     metrics::{AuthEvent, Metrics},
     store::{RefreshOutcome, SessionInfo, Store, StoreError},
 };
@@ -299,10 +302,20 @@ impl AuthService {
     /// `InvalidToken` when the token fails verification or its session is not live.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
         let claims = self.verify_token(token)?;
+        self.authenticate_claims(&claims).await
+    }
+
+    /// The second half of [`Self::authenticate`], for claims that
+    /// [`Self::verify_token`] accepted: the session must be live.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidToken` when the session is not live; storage failures.
+    pub async fn authenticate_claims(&self, claims: &Claims) -> Result<Caller, AuthError> {
         let Some(user) = self.store.authenticate(claims.sid, claims.sub).await? else {
             return Err(self.rejected());
         };
-        Ok(Self::caller(user, &claims))
+        Ok(Self::caller(user, claims))
     }
 
     /// The first half of [`Self::authenticate`]: the token's signature,
@@ -338,6 +351,30 @@ impl AuthService {
             return Err(self.rejected());
         };
         Ok((Self::caller(user, claims), found))
+    }
+
+    /// The second half of [`Self::authenticate`] fused with a list of
+    /// users, for a token issued to an admin: one database statement for
+    /// both. `None` when nothing came back: an empty page, or a session that
+    /// is not live or whose user is not an admin now; whoever calls this
+    /// must then finish with [`Self::authenticate_claims`].
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub async fn list_users(
+        &self,
+        claims: &Claims,
+        query: &UserQuery,
+    ) -> Result<Option<UserPage>, AuthError> {
+        let page = self
+            .store
+            .list_users_as_admin(claims.sid, claims.sub, query)
+            .await?;
+        if page.is_some() {
+            tracing::Span::current().record("enduser.id", claims.sub.to_string());
+        }
+        Ok(page)
     }
 
     fn rejected(&self) -> AuthError {

@@ -2,7 +2,7 @@
 //! conditional updates and deletes that keep at least one admin.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::{user, user_role_count};
+use entity::{session, user, user_role_count};
 use std::sync::Arc;
 
 use sea_orm::{
@@ -10,7 +10,9 @@ use sea_orm::{
     DbBackend, DbErr, EntityTrait as _, FromQueryResult as _, Order, QueryFilter as _,
     QueryOrder as _, QuerySelect as _, QueryTrait as _, Select, SqliteTransactionMode,
     TransactionOptions, TransactionTrait as _,
-    sea_query::{Alias, Asterisk, Expr, ExprTrait as _, Func, LikeExpr, NullOrdering, Query},
+    sea_query::{
+        Alias, Asterisk, Expr, ExprTrait as _, Func, JoinType, LikeExpr, NullOrdering, Query,
+    },
 };
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
@@ -49,20 +51,48 @@ impl Store {
             .transpose()
     }
 
-    /// A page of users and how many match in all, in one statement: the
-    /// count rides along as an uncorrelated subquery, which both backends
-    /// evaluate once. Only an empty page needs a second statement for it.
+    /// A page of users for the caller of session `session_id`, with how many
+    /// match in all, in one statement that also checks the bearer: rows come
+    /// back only while that session is live and its user is an admin now.
+    /// `None` when no row came back: an empty page, or a caller who may not
+    /// list (tell them apart with [`Store::authenticate`]).
+    ///
+    /// The check and the count ride along as uncorrelated subqueries, which
+    /// both backends evaluate once.
     ///
     /// # Errors
     ///
     /// Database failures.
-    pub async fn list_users(&self, query: &UserQuery) -> Result<UserPage, StoreError> {
+    pub async fn list_users_as_admin(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        query: &UserQuery,
+    ) -> Result<Option<UserPage>, StoreError> {
         let filtered = filtered(&query.filter);
+        let caller = Alias::new("caller");
+        let admin_session = Query::select()
+            .expr(Expr::val(1))
+            .from(session::Entity)
+            .join_as(
+                JoinType::InnerJoin,
+                user::Entity,
+                caller.clone(),
+                Expr::col((caller.clone(), user::Column::Id))
+                    .equals((session::Entity, session::Column::UserId)),
+            )
+            .and_where(Expr::col((session::Entity, session::Column::Id)).eq(session_id))
+            .and_where(Expr::col((session::Entity, session::Column::UserId)).eq(user_id))
+            .and_where(Expr::col((session::Entity, session::Column::RevokedAt)).is_null())
+            .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(now()))
+            .and_where(Expr::col((caller, user::Column::Role)).eq(Role::Admin.as_str()))
+            .to_owned();
         let total = total_of(&query.filter, filtered.clone());
         let mut select = ordered(filtered, query.sort)
             .select_only()
             .columns(USER_COLUMNS)
-            .expr_as(total.clone(), TOTAL);
+            .expr_as(total, TOTAL)
+            .filter(Expr::exists(admin_session));
         select = match &query.paging {
             Paging::Offset(page) => {
                 select.offset(page.saturating_sub(1).saturating_mul(query.per_page))
@@ -74,16 +104,10 @@ impl Store {
             .db
             .query_all(&select.limit(query.per_page + 1).into_query())
             .await?;
-        let total = match rows.first() {
-            Some(row) => row.try_get::<i64>("", TOTAL)?,
-            None => {
-                let count = Query::select().expr_as(total, TOTAL).to_owned();
-                let row = self.db.query_one(&count).await?;
-                row.map(|row| row.try_get::<i64>("", TOTAL))
-                    .transpose()?
-                    .unwrap_or(0)
-            }
+        let Some(first) = rows.first() else {
+            return Ok(None);
         };
+        let total = first.try_get::<i64>("", TOTAL)?;
         let has_more = rows.len() as u64 > query.per_page;
         let items = rows
             .iter()
@@ -93,11 +117,27 @@ impl Store {
         let next = has_more
             .then(|| items.last().map(|last| Cursor::after(last, query.sort)))
             .flatten();
-        Ok(UserPage {
+        Ok(Some(UserPage {
             items,
             total: u64::try_from(total).unwrap_or(0),
             next,
-        })
+        }))
+    }
+
+    /// How many users match `filter`.
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn count_users(&self, filter: &UserFilter) -> Result<u64, StoreError> {
+        let count = Query::select()
+            .expr_as(total_of(filter, self::filtered(filter)), TOTAL)
+            .to_owned();
+        let total = match self.db.query_one(&count).await? {
+            Some(row) => row.try_get::<i64>("", TOTAL)?,
+            None => 0,
+        };
+        Ok(u64::try_from(total).unwrap_or(0))
     }
 
     /// Applies a change. With `expected`, only if the user's `updated_at` is
@@ -332,20 +372,31 @@ fn filtered(filter: &UserFilter) -> Select<user::Entity> {
     select
 }
 
-fn ordered(select: Select<user::Entity>, sort: Sort) -> Select<user::Entity> {
+/// The columns a list is ordered by: the sort key, then `id` as the
+/// tie-break in the same direction.
+fn sort_columns(sort: Sort) -> [(user::Column, Order, Option<NullOrdering>); 2] {
     let order = if sort.descending {
         Order::Desc
     } else {
         Order::Asc
     };
-    let select = match sort.key {
-        SortKey::CreatedAt => select.order_by(user::Column::CreatedAt, order.clone()),
-        SortKey::Email => select.order_by(user::Column::Email, order.clone()),
-        SortKey::Name => {
-            select.order_by_with_nulls(user::Column::Name, order.clone(), NullOrdering::Last)
-        }
+    let key = match sort.key {
+        SortKey::CreatedAt => (user::Column::CreatedAt, order.clone(), None),
+        SortKey::Email => (user::Column::Email, order.clone(), None),
+        // Users without a name come last in both directions.
+        SortKey::Name => (user::Column::Name, order.clone(), Some(NullOrdering::Last)),
     };
-    select.order_by(user::Column::Id, order)
+    [key, (user::Column::Id, order, None)]
+}
+
+fn ordered(mut select: Select<user::Entity>, sort: Sort) -> Select<user::Entity> {
+    for (column, order, nulls) in sort_columns(sort) {
+        select = match nulls {
+            Some(nulls) => select.order_by_with_nulls(column, order, nulls),
+            None => select.order_by(column, order),
+        };
+    }
+    select
 }
 
 /// Rows strictly after the cursor's row in its sort order.

@@ -283,6 +283,62 @@ async fn only_admins_list_and_create_users() {
     .await;
 }
 
+/// `GET /users` checks the session and the current role in the statement
+/// that reads the page: a token issued to an admin lists only while its
+/// session lives and its holder is still an admin, and a non-admin's bad
+/// query is still a 403 before it is a 400.
+#[tokio::test]
+async fn listing_checks_the_session_and_the_current_role_of_admin_tokens() {
+    for backend in backends() {
+        let app = TestApp::spawn(&backend).await;
+        let admin = app.login_admin().await;
+        let (bob, _) = app.signed_up("bob@x.io").await;
+        let path = format!("/users/{}", bob["id"].as_str().unwrap());
+        let role = |role: &str| json!({ "role": role });
+        let promoted = app
+            .send_json_auth(Method::PATCH, &path, &admin.access, &role("admin"))
+            .await;
+        assert_eq!(promoted.status(), StatusCode::OK);
+        // Issued while an admin: the token claims the role.
+        let bob_admin = app.login("bob@x.io", PASSWORD).await;
+        let (page, _) = list(&app, &bob_admin.access, "?per_page=1").await;
+        assert_eq!(page["total"], 2, "{backend:?}");
+        assert_eq!(page["items"].as_array().unwrap().len(), 1, "{backend:?}");
+
+        let demoted = app
+            .send_json_auth(Method::PATCH, &path, &admin.access, &role("user"))
+            .await;
+        assert_eq!(demoted.status(), StatusCode::OK);
+        for query in ["", "?q=bob", "?per_page=0"] {
+            assert_problem(
+                app.get_auth(&format!("/users{query}"), &bob_admin.access)
+                    .await,
+                StatusCode::FORBIDDEN,
+                "forbidden",
+            )
+            .await;
+        }
+        assert_problem(
+            app.get_auth("/users?per_page=0", &admin.access).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+        )
+        .await;
+
+        let logout = app
+            .send_auth(Method::POST, "/auth/logout", &admin.access)
+            .await;
+        assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+        assert_problem(
+            app.get_auth("/users", &admin.access).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        )
+        .await;
+        app.stop().await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn admin_creates_users_of_any_role() {
     for backend in backends() {
