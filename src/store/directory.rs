@@ -91,8 +91,7 @@ impl Store {
         let mut select = ordered(filtered, query.sort)
             .select_only()
             .columns(USER_COLUMNS)
-            .expr_as(total, TOTAL)
-            .filter(Expr::exists(admin_session));
+            .expr_as(total, TOTAL);
         select = match &query.paging {
             Paging::Offset(page) => {
                 select.offset(page.saturating_sub(1).saturating_mul(query.per_page))
@@ -100,10 +99,41 @@ impl Store {
             Paging::After(cursor) => select.filter(after(cursor)),
         };
         // One extra row says whether a next page exists.
-        let rows = self
-            .db
-            .query_all(&select.limit(query.per_page + 1).into_query())
-            .await?;
+        let select = select.limit(query.per_page + 1);
+        let admin = Expr::exists(admin_session);
+        let short_scan = matches!(query.paging, Paging::Offset(1) | Paging::After(_))
+            && matches!(
+                query.filter,
+                UserFilter {
+                    email: None,
+                    q: None,
+                    created_after: None,
+                    created_before: None,
+                    ..
+                }
+            );
+        // SQLite evaluates the check on every row its scan walks past: in the
+        // WHERE of a scan that stops after the page's rows, it is cheapest;
+        // past an offset or a filter, it filters the page's rows instead.
+        let statement = if short_scan {
+            select.filter(admin).into_query()
+        } else {
+            let page = Alias::new("page");
+            let mut outer = Query::select();
+            outer
+                .column(Asterisk)
+                .from_subquery(select.into_query(), page.clone())
+                .and_where(admin);
+            // The subquery's order does not survive it: sort again.
+            for (column, order, nulls) in sort_columns(query.sort) {
+                match nulls {
+                    Some(nulls) => outer.order_by_with_nulls((page.clone(), column), order, nulls),
+                    None => outer.order_by((page.clone(), column), order),
+                };
+            }
+            outer
+        };
+        let rows = self.db.query_all(&statement).await?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
