@@ -276,7 +276,7 @@ impl UsersApi {
             errors.is_empty(),
         )
         else {
-            // The full check first: a non-admin gets 403 before any 400.
+            // The full check first: a non-admin gets 403 before any 422.
             BearerAuth(self.auth.authenticate_claims(&claims).await?).admin()?;
             return Err(ApiError::Validation(errors));
         };

@@ -309,7 +309,15 @@ async fn listing_checks_the_session_and_the_current_role_of_admin_tokens() {
             .send_json_auth(Method::PATCH, &path, &admin.access, &role("user"))
             .await;
         assert_eq!(demoted.status(), StatusCode::OK);
-        for query in ["", "?q=bob", "?per_page=0"] {
+        // Both statement shapes (first page; past an offset or a filter),
+        // with rows to show and without.
+        for query in [
+            "",
+            "?per_page=1&page=2",
+            "?q=bob",
+            "?q=nobody",
+            "?per_page=0",
+        ] {
             assert_problem(
                 app.get_auth(&format!("/users{query}"), &bob_admin.access)
                     .await,
@@ -329,12 +337,19 @@ async fn listing_checks_the_session_and_the_current_role_of_admin_tokens() {
             .send_auth(Method::POST, "/auth/logout", &admin.access)
             .await;
         assert_eq!(logout.status(), StatusCode::NO_CONTENT);
-        assert_problem(
-            app.get_auth("/users", &admin.access).await,
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-        )
-        .await;
+        let expired = app.login_admin().await;
+        app.sql("UPDATE sessions SET expires_at = '2000-01-01T00:00:00+00:00'")
+            .await;
+        for token in [&admin.access, &expired.access] {
+            for query in ["", "?per_page=1&page=2", "?q=bob"] {
+                assert_problem(
+                    app.get_auth(&format!("/users{query}"), token).await,
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                )
+                .await;
+            }
+        }
         app.stop().await.unwrap();
     }
 }
