@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::{
     Store, StoreError, now, on_unique,
+    sessions::live_session,
     users::{USER_COLUMNS, UserRow},
 };
 use crate::domain::{
@@ -81,10 +82,7 @@ impl Store {
                 Expr::col((caller.clone(), user::Column::Id))
                     .equals((session::Entity, session::Column::UserId)),
             )
-            .and_where(Expr::col((session::Entity, session::Column::Id)).eq(session_id))
-            .and_where(Expr::col((session::Entity, session::Column::UserId)).eq(user_id))
-            .and_where(Expr::col((session::Entity, session::Column::RevokedAt)).is_null())
-            .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(now()))
+            .cond_where(live_session(session_id, user_id))
             .and_where(Expr::col((caller, user::Column::Role)).eq(Role::Admin.as_str()))
             .to_owned();
         let total = total_of(&query.filter, filtered.clone());

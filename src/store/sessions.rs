@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use entity::{refresh_token, session, user};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait as _, ConnectionTrait as _, EntityTrait as _, FromQueryResult, IdenStatic as _,
-    QueryFilter as _, QueryOrder as _,
+    ColumnTrait as _, Condition, ConnectionTrait as _, EntityTrait as _, FromQueryResult,
+    IdenStatic as _, QueryFilter as _, QueryOrder as _,
     sea_query::{Alias, Expr, ExprTrait as _, JoinType, Query},
 };
 use uuid::Uuid;
@@ -15,6 +15,16 @@ use super::{
     users::{USER_COLUMNS, UserRow},
 };
 use crate::domain::User;
+
+/// Session `session_id` of user `user_id`, not revoked and not expired: the
+/// bearer check's condition on `sessions`, for statements that fuse it.
+pub(super) fn live_session(session_id: Uuid, user_id: Uuid) -> Condition {
+    Condition::all()
+        .add(Expr::col((session::Entity, session::Column::Id)).eq(session_id))
+        .add(Expr::col((session::Entity, session::Column::UserId)).eq(user_id))
+        .add(Expr::col((session::Entity, session::Column::RevokedAt)).is_null())
+        .add(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(now()))
+}
 
 /// How long after its rotation a refresh token may be presented again
 /// without being treated as stolen (two tabs refreshing at once).
@@ -177,10 +187,7 @@ impl Store {
                 other.clone(),
                 Expr::col((other, user::Column::Id)).eq(target),
             )
-            .and_where(Expr::col((session::Entity, session::Column::Id)).eq(session_id))
-            .and_where(Expr::col((session::Entity, session::Column::UserId)).eq(user_id))
-            .and_where(Expr::col((session::Entity, session::Column::RevokedAt)).is_null())
-            .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(now()));
+            .cond_where(live_session(session_id, user_id));
         let Some(row) = self.db.query_one(&select).await? else {
             return Ok(None);
         };
