@@ -210,7 +210,7 @@ impl UsersApi {
         /// `created_at`, `-created_at` (default), `email`, `-email`, `name` or `-name`.
         sort: Query<Option<String>>,
     ) -> Result<ListUsersResponse, ApiError> {
-        let claims = auth.0;
+        let claims = &auth.0;
         let mut errors = Vec::new();
         let page_no = page.0.unwrap_or(1);
         if !(1..=MAX_PAGE).contains(&page_no) {
@@ -277,7 +277,7 @@ impl UsersApi {
         )
         else {
             // The full check first: a non-admin gets 403 before any 422.
-            BearerAuth(self.auth.authenticate_claims(&claims).await?).admin()?;
+            auth.admin(&self.auth).await?;
             return Err(ApiError::Validation(errors));
         };
         let query = UserQuery {
@@ -296,14 +296,14 @@ impl UsersApi {
         // such callers get their 403 without running a listing; one promoted
         // since goes on to the list.
         if claims.role != Role::Admin.as_str() {
-            BearerAuth(self.auth.authenticate_claims(&claims).await?).admin()?;
+            auth.admin(&self.auth).await?;
         }
-        let result = match self.auth.list_users(&claims, &query).await? {
+        let result = match self.auth.list_users(claims, &query).await? {
             Some(page) => page,
             // No rows: an empty page, or a caller whose session has ended or
             // who is no longer an admin.
             None => {
-                BearerAuth(self.auth.authenticate_claims(&claims).await?).admin()?;
+                auth.admin(&self.auth).await?;
                 UserPage {
                     items: Vec::new(),
                     total: self.store.count_users(&query.filter).await?,

@@ -679,12 +679,7 @@ async fn authorization_uses_the_current_role_and_deletion_revokes_at_once() {
 
         app.sql("UPDATE users SET role = 'admin' WHERE email = 'ann@x.io'")
             .await;
-        let me: Value = app
-            .get_auth("/users/me", &ann_tokens.access)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let me = app.me(&ann_tokens.access).await;
         assert_eq!(
             me["role"], "admin",
             "{backend:?}: the token's role claim is not used"
@@ -831,12 +826,7 @@ async fn bootstrap_admin_can_log_in_as_admin() {
     for backend in backends() {
         let app = TestApp::spawn(&backend).await;
         let admin = app.login_admin().await;
-        let me: Value = app
-            .get_auth("/users/me", &admin.access)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let me = app.me(&admin.access).await;
         assert_eq!(
             (me["email"].as_str(), me["role"].as_str()),
             (Some(ADMIN_EMAIL), Some("admin"))

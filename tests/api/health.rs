@@ -288,12 +288,7 @@ async fn sqlite_writers_blocked_by_another_process_get_503_in_bounded_time() {
     })
     .await;
     let admin = app.login_admin().await;
-    let me: serde_json::Value = app
-        .get_auth("/users/me", &admin.access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me = app.me(&admin.access).await;
     let path = format!("/users/{}", me["id"].as_str().unwrap());
 
     // "Another process": a connection of its own holding the write lock.

@@ -327,6 +327,13 @@ impl TestApp {
         (user, self.login(email, PASSWORD).await)
     }
 
+    /// `GET /users/me`, which must answer 200: the caller's own record.
+    pub async fn me(&self, token: &str) -> Value {
+        let response = self.get_auth("/users/me", token).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
     /// Logs in as the bootstrap admin.
     pub async fn login_admin(&self) -> Tokens {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await

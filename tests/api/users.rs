@@ -760,12 +760,7 @@ async fn the_last_admin_cannot_be_removed_or_demoted() {
     for backend in backends() {
         let app = TestApp::spawn(&backend).await;
         let admin = app.login_admin().await;
-        let me: Value = app
-            .get_auth("/users/me", &admin.access)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let me = app.me(&admin.access).await;
         let path = format!("/users/{}", me["id"].as_str().unwrap());
         let demote = app
             .send_json_auth(
@@ -787,12 +782,7 @@ async fn the_last_admin_cannot_be_removed_or_demoted() {
         assert_problem(put, StatusCode::CONFLICT, "conflict").await;
         let delete = app.send_auth(Method::DELETE, &path, &admin.access).await;
         assert_problem(delete, StatusCode::CONFLICT, "conflict").await;
-        let still: Value = app
-            .get_auth("/users/me", &admin.access)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let still = app.me(&admin.access).await;
         assert_eq!(still["role"], "admin", "{backend:?}");
     }
 }
@@ -815,12 +805,7 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
                 .await
                 .unwrap();
             let second = app.login("second@x.io", PASSWORD).await;
-            let me: Value = app
-                .get_auth("/users/me", &first.access)
-                .await
-                .json()
-                .await
-                .unwrap();
+            let me = app.me(&first.access).await;
             let (first_path, second_path) = (
                 format!("/users/{}", me["id"].as_str().unwrap()),
                 format!("/users/{}", created["id"].as_str().unwrap()),
