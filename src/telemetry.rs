@@ -7,12 +7,15 @@ use std::time::Duration;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
-use tracing::Level;
+use tracing::{Level, level_filters::LevelFilter};
 use tracing_subscriber::{
     EnvFilter, Layer as _, filter::Targets, layer::SubscriberExt as _, util::SubscriberInitExt as _,
 };
 
-use crate::config::{LogConfig, LogFormat, OtelConfig};
+use crate::{
+    api::middleware::ACCESS_LOG,
+    config::{LogConfig, LogFormat, OtelConfig},
+};
 
 /// How long one export may take, so that a collector that accepts and never
 /// answers cannot hold up shutdown for long.
@@ -111,10 +114,16 @@ pub fn install(log: &LogConfig, provider: &SdkTracerProvider, target: LogTarget)
             .with_filter(filter)
             .boxed(),
     };
-    // Traces carry Roster's own spans, whatever the log level.
+    // Traces carry Roster's own spans, whatever the log level, but not the
+    // access log line: as a span event it would repeat the server span's
+    // attributes on every request.
     let traces = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("roster"))
-        .with_filter(Targets::new().with_target("roster", Level::INFO));
+        .with_filter(
+            Targets::new()
+                .with_target("roster", Level::INFO)
+                .with_target(ACCESS_LOG, LevelFilter::OFF),
+        );
     // `try_init` fails only when a subscriber is already installed.
     let _ = tracing_subscriber::registry()
         .with(fmt)

@@ -22,6 +22,10 @@ use crate::metrics::{Metrics, UNMATCHED_ROUTE, route_template};
 /// Name of the correlation header.
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// Target of the per-request log line. Traces leave it out: the server span
+/// already carries each of its fields as an attribute.
+pub const ACCESS_LOG: &str = "roster::access";
+
 /// Adds request ids, tracing, metrics, logging and problem rendering around an endpoint.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
@@ -204,6 +208,7 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
                 metrics.request_finished(&method, &route, status, elapsed);
             }
             tracing::info!(
+                target: ACCESS_LOG,
                 method = %method,
                 route = %route,
                 status,

@@ -151,6 +151,11 @@ async fn login_has_a_password_hash_span_and_errors_mark_the_span() {
         "{:?}",
         server.status
     );
+    // Events logged while serving ride on the span; the access log line,
+    // whose fields the span already carries, does not.
+    let events: Vec<&str> = server.events.iter().map(|e| e.name.as_ref()).collect();
+    assert!(events.contains(&"database unavailable"), "{events:?}");
+    assert!(!events.contains(&"request finished"), "{events:?}");
 }
 
 #[tokio::test]
