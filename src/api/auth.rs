@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use jsonwebtoken::jwk::JwkSet;
 use poem::Request;
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
-use serde::Deserialize;
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
     ApiTags,
     body::{JsonBody, OptionalJsonBody},
     error::ApiError,
+    json::Json,
     new_account,
     security::BearerAuth,
     types::{Nullable, Timestamp, UserResponse, example_time},
@@ -93,7 +94,7 @@ pub struct ChangePasswordRequest {
 }
 
 /// An access token and the refresh token that renews it.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(rename_all = "snake_case", example)]
 pub struct TokenPair {
     /// Signed JWT for `Authorization: Bearer`.
@@ -118,7 +119,7 @@ impl From<IssuedTokens> for TokenPair {
 }
 
 /// A live login session.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(rename_all = "snake_case", rename = "Session", example)]
 pub struct SessionResponse {
     /// Session id: the `sid` claim of its tokens.

@@ -2,9 +2,10 @@
 
 use std::{sync::Arc, time::Instant};
 
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde::Serialize;
 
-use super::{ApiTags, error::ApiError, types::Nullable};
+use super::{ApiTags, error::ApiError, json::Json, types::Nullable};
 use crate::{db::Database, metrics::Metrics, store::Store};
 
 /// Health endpoints.
@@ -17,7 +18,7 @@ pub struct HealthApi {
 }
 
 /// A one-word status.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(rename_all = "snake_case")]
 pub struct Status {
     /// Always `ok`.
@@ -33,7 +34,7 @@ impl Status {
 }
 
 /// The health document.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(rename_all = "snake_case")]
 pub struct HealthReport {
     /// `ok` or `unavailable`.
@@ -47,7 +48,7 @@ pub struct HealthReport {
 }
 
 /// Individual checks of the health document.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(rename_all = "snake_case")]
 pub struct HealthChecks {
     /// The database check.
@@ -55,7 +56,7 @@ pub struct HealthChecks {
 }
 
 /// Database reachability, latency and pool occupancy.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(rename_all = "snake_case")]
 pub struct DatabaseCheck {
     /// `ok` or `unavailable`.
@@ -67,7 +68,7 @@ pub struct DatabaseCheck {
 }
 
 /// Pool occupancy.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(rename_all = "snake_case")]
 pub struct PoolFigures {
     /// Open connections.

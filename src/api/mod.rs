@@ -6,6 +6,7 @@ pub mod body;
 pub mod document;
 pub mod error;
 pub mod health;
+pub mod json;
 pub mod middleware;
 pub mod security;
 pub mod types;

@@ -9,7 +9,7 @@ use poem_openapi::{
     registry::{MetaSchema, MetaSchemaRef, Registry},
     types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -62,6 +62,12 @@ impl<T: Type> Type for Nullable<T> {
             Some(value) => value.raw_element_iter(),
             None => Box::new(std::iter::empty()),
         }
+    }
+}
+
+impl<T: Serialize> Serialize for Nullable<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
     }
 }
 
@@ -119,11 +125,21 @@ impl Type for Timestamp {
     }
 }
 
+impl Timestamp {
+    fn rfc3339(self) -> String {
+        self.0.to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.rfc3339())
+    }
+}
+
 impl ToJSON for Timestamp {
     fn to_json(&self) -> Option<Value> {
-        Some(Value::String(
-            self.0.to_rfc3339_opts(SecondsFormat::Micros, true),
-        ))
+        Some(Value::String(self.rfc3339()))
     }
 }
 
@@ -139,7 +155,7 @@ impl ParseFromJSON for Timestamp {
 }
 
 /// A user's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize, Serialize)]
 #[oai(rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum RoleName {
@@ -168,7 +184,7 @@ impl From<RoleName> for Role {
 }
 
 /// A user: the only shape in which a user is ever returned.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Serialize)]
 #[oai(rename_all = "snake_case", rename = "User", example)]
 pub struct UserResponse {
     /// Public id (UUID v7, time-ordered).

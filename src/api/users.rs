@@ -7,10 +7,9 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Header, Path, Query},
-    payload::Json,
     types::MaybeUndefined,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
@@ -19,6 +18,7 @@ use super::{
     body::{JsonBody, MergePatch},
     check,
     error::{ApiError, FieldError},
+    json::Json,
     security::{BearerAuth, BearerToken},
     types::{Nullable, RoleName, UserResponse},
 };
@@ -48,7 +48,7 @@ pub struct UsersApi {
 }
 
 /// A page of users.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(rename_all = "snake_case", rename = "UserPage", example)]
 pub struct UserPageResponse {
     /// The users of this page.
