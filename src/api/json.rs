@@ -9,6 +9,8 @@
 //! and `Serialize`; `tests::serde_matches_the_documented_shape` checks that
 //! the two agree.
 
+use std::cell::RefCell;
+
 use poem::{IntoResponse, Response, http::StatusCode};
 use poem_openapi::{
     ApiResponse,
@@ -34,9 +36,30 @@ impl<T: Type> Payload for Json<T> {
     }
 }
 
+/// Largest buffer a thread keeps between responses.
+const KEPT_BUFFER: usize = 64 * 1024;
+
+thread_local! {
+    /// Where this thread writes responses: grown once to the size of the
+    /// largest recent response instead of by doubling in every response.
+    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `value` as JSON, in a body allocated once at its exact size.
+fn to_body<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
+    BUFFER.with_borrow_mut(|buffer| {
+        buffer.clear();
+        let written = serde_json::to_writer(&mut *buffer, value).map(|()| buffer.to_vec());
+        if buffer.capacity() > KEPT_BUFFER {
+            *buffer = Vec::new();
+        }
+        written
+    })
+}
+
 impl<T: Type + Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
-        match serde_json::to_vec(&self.0) {
+        match to_body(&self.0) {
             Ok(body) => Response::builder()
                 .content_type(<Self as Payload>::CONTENT_TYPE)
                 .body(body),
@@ -131,6 +154,16 @@ mod tests {
                 },
             });
         }
+    }
+
+    #[test]
+    fn the_buffer_is_reused_and_kept_small() {
+        let big = "x".repeat(KEPT_BUFFER);
+        assert_eq!(to_body(&big).unwrap().len(), KEPT_BUFFER + 2);
+        BUFFER.with_borrow(|buffer| assert_eq!(buffer.capacity(), 0));
+        assert_eq!(to_body(&"ok").unwrap(), b"\"ok\"");
+        assert_eq!(to_body(&[1, 2]).unwrap(), b"[1,2]");
+        BUFFER.with_borrow(|buffer| assert!(buffer.capacity() > 0));
     }
 
     #[test]
