@@ -117,8 +117,17 @@ pub fn install(log: &LogConfig, provider: &SdkTracerProvider, target: LogTarget)
     // Traces carry Roster's own spans, whatever the log level, but not the
     // access log line: as a span event it would repeat the server span's
     // attributes on every request.
+    // Spans carry the attributes Roster records, not the layer's extras: the
+    // source location and thread of the code that opened them, and busy and
+    // idle times (two clock reads on every poll of a request). Nothing reads
+    // the OpenTelemetry context from a thread-local, so entering a span need
+    // not install it there.
     let traces = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("roster"))
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false)
         .with_filter(
             Targets::new()
                 .with_target("roster", Level::INFO)
