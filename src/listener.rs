@@ -59,10 +59,10 @@ impl<A: Acceptor> Acceptor for HeadDeadlineAcceptor<A> {
 enum Phase {
     /// Reading a request head: the deadline runs. `started` once a byte
     /// other than CR or LF came (hyper skips blank lines before a request
-    /// line, so they neither start nor end a head); `line` counts the bytes
-    /// of the current line, CRs aside: an empty line after a started head
-    /// ends it, whether lines end in CRLF or a bare LF as hyper accepts.
-    Head { started: bool, line: usize },
+    /// line, so they neither start nor end a head); `in_line` once the
+    /// current line has a byte other than CR: an empty line after a started
+    /// head ends it, whether lines end in CRLF or a bare LF as hyper accepts.
+    Head { started: bool, in_line: bool },
     /// The head is in; the body and the handler are not timed here.
     Served,
     /// A response went out; the next byte starts a new head (keep-alive
@@ -77,7 +77,7 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 const INFORMATIONAL: &[u8] = b"HTTP/1.1 1";
 const HEAD_START: Phase = Phase::Head {
     started: false,
-    line: 0,
+    in_line: false,
 };
 
 /// A stream whose request heads must arrive within a deadline: from the
@@ -131,25 +131,31 @@ impl<Io> HeadDeadline<Io> {
         }
         if let Phase::Head {
             mut started,
-            mut line,
+            mut in_line,
         } = self.phase
         {
-            for &byte in bytes {
-                match byte {
-                    b'\r' => {}
-                    b'\n' if started && line == 0 => {
-                        self.phase = Phase::Served;
-                        self.response_start.clear();
-                        return;
-                    }
-                    b'\n' => line = 0,
-                    _ => {
-                        started = true;
-                        line += 1;
-                    }
+            // Line by line, with memchr finding the ends, rather than byte
+            // by byte: this runs on every read of every connection.
+            let mut rest = bytes;
+            loop {
+                let end = memchr::memchr(b'\n', rest);
+                if rest[..end.unwrap_or(rest.len())]
+                    .iter()
+                    .any(|&b| b != b'\r')
+                {
+                    started = true;
+                    in_line = true;
                 }
+                let Some(end) = end else { break };
+                if started && !in_line {
+                    self.phase = Phase::Served;
+                    self.response_start.clear();
+                    return;
+                }
+                in_line = false;
+                rest = &rest[end + 1..];
             }
-            self.phase = Phase::Head { started, line };
+            self.phase = Phase::Head { started, in_line };
         }
     }
 
@@ -268,7 +274,7 @@ mod tests {
             fed(&[b"GET / HTTP/1.1\r\nHost: a\r\n"]),
             Phase::Head {
                 started: true,
-                line: 0
+                in_line: false
             }
         );
         // Bare LF line ends, as hyper accepts them.
@@ -282,9 +288,51 @@ mod tests {
             fed(&[b"\r\n\r\nGET / HTTP/1.1\r\n"]),
             Phase::Head {
                 started: true,
-                line: 0
+                in_line: false
             }
         );
+    }
+
+    /// The phase after `bytes`, read byte by byte: the definition that
+    /// `observe` implements line by line.
+    fn reference(bytes: &[u8]) -> Phase {
+        let (mut started, mut in_line) = (false, false);
+        for &byte in bytes {
+            match byte {
+                b'\r' => {}
+                b'\n' if started && !in_line => return Phase::Served,
+                b'\n' => in_line = false,
+                _ => (started, in_line) = (true, true),
+            }
+        }
+        Phase::Head { started, in_line }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_split_of_any_head_gives_the_bytewise_phase(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"\r\nGa".to_vec()),
+                0..40,
+            ),
+            cuts in proptest::collection::vec(0usize..40, 0..4),
+        ) {
+            // `HeadDeadline` holds a timer, which needs a runtime.
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            let _entered = runtime.enter();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut from = 0;
+            for cut in cuts.into_iter().chain([bytes.len()]) {
+                chunks.push(&bytes[from..cut]);
+                from = cut;
+            }
+            proptest::prop_assert_eq!(fed(&chunks), reference(&bytes));
+        }
     }
 
     #[tokio::test]
