@@ -12,6 +12,7 @@ use opentelemetry::{
     metrics::{Counter, Histogram, Meter, MeterProvider as _, ObservableGauge, UpDownCounter},
 };
 use opentelemetry_sdk::metrics::SdkMeterProvider;
+use poem::http::Method;
 use prometheus::{Registry, TextEncoder};
 
 use crate::db::{Database, PoolStats};
@@ -175,23 +176,27 @@ impl Metrics {
         })
     }
 
-    /// A request started.
-    pub fn request_started(&self, method: &str) {
-        self.http_active.add(
-            1,
-            &[KeyValue::new("http.request.method", method.to_owned())],
-        );
+    /// A request started; `method` is a [`method_label`].
+    pub fn request_started(&self, method: &'static str) {
+        self.http_active
+            .add(1, &[KeyValue::new("http.request.method", method)]);
     }
 
-    /// A request finished.
-    pub fn request_finished(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        let method = KeyValue::new("http.request.method", method.to_owned());
+    /// A request finished; `method` is a [`method_label`].
+    pub fn request_finished(
+        &self,
+        method: &'static str,
+        route: &Arc<str>,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let method = KeyValue::new("http.request.method", method);
         self.http_active.add(-1, std::slice::from_ref(&method));
         self.http_duration.record(
             elapsed.as_secs_f64(),
             &[
                 method,
-                KeyValue::new("http.route", route.to_owned()),
+                KeyValue::new("http.route", Arc::clone(route)),
                 KeyValue::new("http.response.status_code", i64::from(status)),
             ],
         );
@@ -253,6 +258,25 @@ pub fn operation_of(sql: &str) -> &'static str {
         "update" => "update",
         "delete" => "delete",
         _ => "other",
+    }
+}
+
+/// A request method as the semantic conventions label it: one of the
+/// methods HTTP defines, or `_OTHER`, so that a client inventing methods
+/// cannot add label values (and series) without end.
+#[must_use]
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => "_OTHER",
     }
 }
 

@@ -17,7 +17,7 @@ use tracing::{Instrument as _, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::error::ApiError;
-use crate::metrics::{Metrics, UNMATCHED_ROUTE, route_template};
+use crate::metrics::{Metrics, UNMATCHED_ROUTE, method_label, route_template};
 
 /// Name of the correlation header.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -34,14 +34,15 @@ pub struct RequestContext {
     /// Where HTTP metrics go; `None` when metrics are off.
     pub metrics: Option<Arc<Metrics>>,
     /// poem-openapi routes name path parameters `param0`, `param1`…; this
-    /// maps those templates to the document's (`/users/{param0}` → `/users/{id}`).
-    pub routes: Arc<HashMap<String, String>>,
+    /// maps poem's patterns to the document's templates
+    /// (`/users/:param0` → `/users/{id}`).
+    pub routes: Arc<HashMap<String, Arc<str>>>,
 }
 
 impl RequestContext {
-    /// Route templates from an OpenAPI document's `paths`.
+    /// Route templates from an OpenAPI document's `paths`, by poem's pattern.
     #[must_use]
-    pub fn route_names(spec_json: &str) -> HashMap<String, String> {
+    pub fn route_names(spec_json: &str) -> HashMap<String, Arc<str>> {
         let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
         let Some(paths) = spec.get("paths").and_then(serde_json::Value::as_object) else {
             return HashMap::new();
@@ -55,14 +56,14 @@ impl RequestContext {
                     .map(|segment| {
                         if segment.starts_with('{') {
                             index += 1;
-                            format!("{{param{}}}", index - 1)
+                            format!(":param{}", index - 1)
                         } else {
                             segment.to_owned()
                         }
                     })
                     .collect::<Vec<_>>()
                     .join("/");
-                (internal, template.clone())
+                (internal, Arc::from(template.as_str()))
             })
             .collect()
     }
@@ -109,7 +110,8 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             .and_then(|v| v.to_str().ok())
             .filter(|v| is_sane_request_id(v))
             .map_or_else(new_request_id, str::to_owned);
-        let method = req.method().as_str().to_owned();
+        let method = req.method().clone();
+        let method_label = method_label(&method);
         let span = tracing::info_span!(
             "request",
             otel.kind = "server",
@@ -117,7 +119,7 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             request_id = %request_id,
             trace_id = Empty,
             span_id = Empty,
-            http.request.method = %method,
+            http.request.method = method_label,
             http.route = Empty,
             url.path = %req.uri().path(),
             http.response.status_code = Empty,
@@ -144,7 +146,7 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             span.record("span_id", span_context.span_id().to_string());
         }
         if let Some(metrics) = &self.context.metrics {
-            metrics.request_started(&method);
+            metrics.request_started(method_label);
         }
         async move {
             let max = self.context.max_body_bytes;
@@ -163,24 +165,23 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
                 match self.inner.call(req).await {
                     Ok(response) => {
                         let response = response.into_response();
-                        let pattern = response.data::<PathPattern>().map(|p| p.0.to_string());
+                        let pattern = response.data::<PathPattern>().map(|p| p.0.clone());
                         (response, pattern)
                     }
                     Err(err) => {
-                        let pattern = err.data::<PathPattern>().map(|p| p.0.to_string());
+                        let pattern = err.data::<PathPattern>().map(|p| p.0.clone());
                         (ApiError::from_poem(err).to_response(&request_id), pattern)
                     }
                 }
             };
-            let route = pattern.filter(|p| !p.is_empty()).map_or_else(
-                || UNMATCHED_ROUTE.to_owned(),
+            let route: Arc<str> = pattern.filter(|p| !p.is_empty()).map_or_else(
+                || Arc::from(UNMATCHED_ROUTE),
                 |p| {
-                    let template = route_template(&p);
                     self.context
                         .routes
-                        .get(&template)
+                        .get(&*p)
                         .cloned()
-                        .unwrap_or(template)
+                        .unwrap_or_else(|| route_template(&p).into())
                 },
             );
             let status = response.status().as_u16();
@@ -190,8 +191,8 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             current
                 .context()
                 .span()
-                .update_name(format!("{method} {route}"));
-            current.record("http.route", route.as_str());
+                .update_name(format!("{method_label} {route}"));
+            current.record("http.route", &*route);
             current.record("http.response.status_code", status);
             if status >= 500 {
                 current.record("otel.status_code", "ERROR");
@@ -205,7 +206,7 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             }
             let elapsed = started.elapsed();
             if let Some(metrics) = &self.context.metrics {
-                metrics.request_finished(&method, &route, status, elapsed);
+                metrics.request_finished(method_label, &route, status, elapsed);
             }
             tracing::info!(
                 target: ACCESS_LOG,

@@ -92,6 +92,15 @@ async fn request_counts_per_route_template_and_status_match_what_was_sent() {
             .send()
             .await
             .unwrap();
+        for invented in ["BREW", "WHEN"] {
+            app.request(
+                Method::from_bytes(invented.as_bytes()).unwrap(),
+                "/health/live",
+            )
+            .send()
+            .await
+            .unwrap();
+        }
         app.try_login("ann@x.io", "wrong password!").await;
         let scrape = Scrape::from(&app).await;
 
@@ -110,6 +119,13 @@ async fn request_counts_per_route_template_and_status_match_what_was_sent() {
             "unknown routes share one label"
         );
         assert_eq!(scrape.requests("DELETE", "/health/live", "405"), 1.0);
+        assert_eq!(
+            scrape.requests("_OTHER", "/health/live", "405"),
+            2.0,
+            "invented methods share one label"
+        );
+        let methods = scrape.labels("http_request_method");
+        assert!(!methods.iter().any(|m| m == "BREW"), "{methods:?}");
         let routes = scrape.labels("http_route");
         assert!(routes.contains(&"/users/{id}".to_owned()), "{routes:?}");
         assert!(
