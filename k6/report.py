@@ -15,7 +15,8 @@ come from the scenario's sub-metrics only, so requests made in setup()
 configured duration; k6's own `rate` divides by the whole run, setup included.
 
 With --wrk, run.sh also writes wrk.tsv and <workload>.wrk.json (from
-k6/wrk/roster.lua): a `W0 (wrk)` / `W1 (wrk)` row after the workload's rows.
+k6/wrk/roster.lua): a `W0 (wrk)`, `W1 (wrk)`, `W2 (wrk)` or `W2c (wrk)` row
+after the workload's rows.
 
 Each <workload>.metrics.tsv (written by --metrics-check, which run.sh calls
 after every workload) holds the server's request count per method and route

@@ -19,8 +19,9 @@
 # --vus N          k6 VUs per scenario (default $VUS or 16)
 # --no-build       use the existing release binaries
 # --keep-db        leave the database (and the SQLite temp dir) behind
-# --wrk            after W0 and W1, the same requests from wrk too (installed
-#                  when missing), to tell the server's limit from k6's
+# --wrk            after each read workload (W0, W1, W2, W2c), the same kind of
+#                  requests from wrk too (installed when missing), to tell the
+#                  server's limit from k6's
 #
 # Exits non-zero when a threshold fails, when /metrics and k6 disagree on a
 # route's request count, or when a wrk run fails or meets 1% errors or more
@@ -179,32 +180,35 @@ seconds_between() { awk -v a="$1" -v b="$2" -v hz="${3:-1}" 'BEGIN { printf "%.2
 # count check then reports.
 scrape_metrics() { curl -fsS "$BASE_URL/metrics" >"$1" 2>/dev/null || : >"$1"; }
 
-# --wrk: workload $1 (W0 or W1) from wrk on k6's core, one thread, a
-# connection per VU, for the k6 duration. Appends to wrk.tsv; the figures are
-# in $1.wrk.json (done() in k6/wrk/roster.lua). Sets overall=1 when wrk
-# failed or met errors (report.py --wrk-check).
+# --wrk: read workload $1 (W0, W1, W2 or W2c) from wrk on k6's core, one
+# thread, a connection per VU, for the k6 duration. Appends to wrk.tsv; the
+# figures are in $1.wrk.json (done() in k6/wrk/roster.lua). Sets overall=1
+# when wrk failed or met errors (report.py --wrk-check).
 run_wrk() {
-    local name=$1 url=$BASE_URL token='' ids='' what rc ticks_before ticks_after started ended verdict
-    case "$name" in
-    W0) url=$BASE_URL/health/live what="GET /health/live" ;;
-    W1)
-        ids=$WORK/wrk-ids
-        if ! token=$(ID_PAGES=${ID_PAGES:-10} python3 "$ROOT/k6/wrk/admin_ids.py" \
-            "$BASE_URL" "$ADMIN_EMAIL" "$PASSWORD" "$ids" 2>>"$OUT/$name.wrk.txt"); then
+    local name=$1 url=$BASE_URL token='' paths='' what rc ticks_before ticks_after started ended verdict
+    if [ "$name" = W0 ]; then
+        url=$BASE_URL/health/live what="GET /health/live"
+    else
+        paths=$WORK/wrk-paths
+        if ! token=$(ID_PAGES=${ID_PAGES:-10} python3 "$ROOT/k6/wrk/admin_paths.py" "$name" \
+            "$BASE_URL" "$ADMIN_EMAIL" "$PASSWORD" "$paths" 2>>"$OUT/$name.wrk.txt"); then
             log "$name (wrk): cannot log in as $ADMIN_EMAIL or list users; see $OUT/$name.wrk.txt"
             printf '%s\tsetup\t\t\t\n' "$name" >>"$OUT/wrk.tsv"
             overall=1
             return 0
         fi
-        what="GET /users/{id} over $(wc -l <"$ids") random ids as admin"
-        ;;
-    esac
+        case "$name" in
+        W1) what="GET /users/{id} over $(wc -l <"$paths") random ids as admin" ;;
+        W2) what="GET /users?page over all $(wc -l <"$paths") pages of 20 at random, as admin" ;;
+        W2c) what="GET /users?cursor over $(wc -l <"$paths") cursors of a walk, at random, as admin" ;;
+        esac
+    fi
     echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null || RSS_SCOPE=process
     ticks_before=$(cpu_ticks)
     started=$(date +%s.%N)
     log "$name (wrk): $what, $VUS connections for ${WRK_SECONDS}s"
     set +e
-    WRK_TOKEN=$token WRK_IDS=$ids WRK_SUMMARY=$OUT/$name.wrk.json \
+    WRK_TOKEN=$token WRK_PATHS=$paths WRK_SUMMARY=$OUT/$name.wrk.json \
         taskset -c 1 wrk -t1 -c"$VUS" -d"${WRK_SECONDS}s" --latency -s "$ROOT/k6/wrk/roster.lua" \
         "$url" >>"$OUT/$name.wrk.txt" 2>&1
     rc=$?
@@ -256,7 +260,7 @@ for i in "${!NAMES[@]}"; do
         "$WORK/metrics-before.prom" "$WORK/metrics-after.prom") || overall=1
     log "$counts"
     case "$WRK,$name" in
-    1,W0 | 1,W1) run_wrk "$name" ;;
+    1,W0 | 1,W1 | 1,W2 | 1,W2c) run_wrk "$name" ;;
     esac
 done
 

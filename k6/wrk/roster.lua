@@ -1,13 +1,14 @@
--- wrk script of run.sh --wrk: the W0 and W1 requests from a second load
--- generator, to tell the server's limit from k6's. Environment:
+-- wrk script of run.sh --wrk: the requests of the read workloads from a
+-- second load generator, to tell the server's limit from k6's. Environment:
 --
---   WRK_IDS      file of user ids, one a line: each request is then
---                GET /users/<random id> (W1); unset: the URL as given (W0)
---   WRK_TOKEN    bearer token sent with every request (W1: the admin's)
+--   WRK_PATHS    file of request paths, one a line (k6/wrk/admin_paths.py):
+--                each request is then GET <random path> (W1, W2, W2c);
+--                unset: the URL as given (W0)
+--   WRK_TOKEN    bearer token sent with every request (the admin's)
 --   WRK_SUMMARY  file that done() writes its figures to as JSON (default:
 --                stdout), read by run.sh and report.py
 --
--- The W1 requests are formatted once, here at the top level, because wrk
+-- The requests are formatted once, here at the top level, because wrk
 -- calls request() in its main Lua state too (to check the request) without
 -- running init() there. No response(): defining it makes wrk parse every
 -- response in Lua, and wrk counts status >= 400 itself (errors.status).
@@ -17,15 +18,15 @@ if token and token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
 end
 
-local ids_path = os.getenv("WRK_IDS")
-if ids_path and ids_path ~= "" then
+local paths_file = os.getenv("WRK_PATHS")
+if paths_file and paths_file ~= "" then
   local requests = {}
-  for id in io.lines(ids_path) do
-    if id ~= "" then
-      requests[#requests + 1] = wrk.format("GET", "/users/" .. id)
+  for path in io.lines(paths_file) do
+    if path ~= "" then
+      requests[#requests + 1] = wrk.format("GET", path)
     end
   end
-  assert(#requests > 0, "no ids in " .. ids_path)
+  assert(#requests > 0, "no paths in " .. paths_file)
   math.randomseed(os.time())
   local count = #requests
   request = function()
