@@ -261,6 +261,9 @@ pub fn operation_of(sql: &str) -> &'static str {
     }
 }
 
+/// The label of a request method HTTP does not define.
+pub const OTHER_METHOD: &str = "_OTHER";
+
 /// A request method as the semantic conventions label it: one of the
 /// methods HTTP defines, or `_OTHER`, so that a client inventing methods
 /// cannot add label values (and series) without end.
@@ -276,7 +279,7 @@ pub fn method_label(method: &Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         Method::TRACE => "TRACE",
         Method::PATCH => "PATCH",
-        _ => "_OTHER",
+        _ => OTHER_METHOD,
     }
 }
 

@@ -3,7 +3,11 @@
 //! log line, the early body-size check, and the rendering of every error
 //! (ours or the framework's) as a problem document carrying the request id.
 
-use std::{collections::HashMap, sync::Arc, time::Instant};
+use std::{
+    collections::HashMap,
+    sync::{Arc, LazyLock},
+    time::Instant,
+};
 
 use opentelemetry::{
     propagation::Extractor,
@@ -17,7 +21,7 @@ use tracing::{Instrument as _, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::error::ApiError;
-use crate::metrics::{Metrics, UNMATCHED_ROUTE, method_label, route_template};
+use crate::metrics::{Metrics, OTHER_METHOD, UNMATCHED_ROUTE, method_label, route_template};
 
 /// Name of the correlation header.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -120,6 +124,7 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             trace_id = Empty,
             span_id = Empty,
             http.request.method = method_label,
+            http.request.method_original = Empty,
             http.route = Empty,
             url.path = %req.uri().path(),
             http.response.status_code = Empty,
@@ -127,6 +132,9 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             client.address = Empty,
             enduser.id = Empty,
         );
+        if method_label == OTHER_METHOD {
+            span.record("http.request.method_original", method.as_str());
+        }
         if let Some(agent) = req
             .headers()
             .get(header::USER_AGENT)
@@ -175,7 +183,7 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
                 }
             };
             let route: Arc<str> = pattern.filter(|p| !p.is_empty()).map_or_else(
-                || Arc::from(UNMATCHED_ROUTE),
+                || Arc::clone(&UNMATCHED),
                 |p| {
                     self.context
                         .routes
@@ -191,7 +199,7 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             current
                 .context()
                 .span()
-                .update_name(format!("{method_label} {route}"));
+                .update_name(format!("{} {route}", span_method(method_label)));
             current.record("http.route", &*route);
             current.record("http.response.status_code", status);
             if status >= 500 {
@@ -221,6 +229,15 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
         .instrument(span)
         .await
     }
+}
+
+/// The route label of requests that matched no route.
+static UNMATCHED: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(UNMATCHED_ROUTE));
+
+/// The method part of a server span's name: the conventions name a span of
+/// a method HTTP does not define `HTTP {route}`.
+fn span_method(label: &'static str) -> &'static str {
+    if label == OTHER_METHOD { "HTTP" } else { label }
 }
 
 /// The server span as a W3C `traceparent`, so a client can find its request.

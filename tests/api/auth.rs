@@ -252,11 +252,7 @@ async fn login_returns_a_token_pair_that_authenticates() {
             pair["refresh_token"].as_str().unwrap().len() >= 43,
             "256 bits"
         );
-        let me = app
-            .get_auth("/users/me", pair["access_token"].as_str().unwrap())
-            .await;
-        assert_eq!(me.status(), StatusCode::OK);
-        let me: Value = me.json().await.unwrap();
+        let me = app.me(pair["access_token"].as_str().unwrap()).await;
         assert_user_shape(&me);
         assert_eq!(me["id"], user["id"]);
     }

@@ -184,3 +184,34 @@ async fn an_incoming_traceparent_is_continued() {
     assert_eq!(server.parent_span_id.to_string(), parent);
     assert_eq!(server.name, "GET /health/live");
 }
+
+#[tokio::test]
+async fn an_invented_method_is_labelled_other_and_kept_as_sent() {
+    LazyLock::force(&EXPORTER);
+    let app = TestApp::spawn(&backends()[0]).await;
+    let response = app
+        .request(
+            reqwest::Method::from_bytes(b"BREW").unwrap(),
+            "/health/live",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let trace_id = trace_id_of(&response);
+    settle().await;
+    let spans = spans_of_trace(&trace_id);
+    let server = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Server)
+        .unwrap();
+    assert_eq!(server.name, "HTTP /health/live");
+    assert_eq!(
+        attribute(server, "http.request.method"),
+        Some("_OTHER".into())
+    );
+    assert_eq!(
+        attribute(server, "http.request.method_original"),
+        Some("BREW".into())
+    );
+}
