@@ -21,7 +21,8 @@
 # --keep-db        leave the database (and the SQLite temp dir) behind
 # --wrk            after each read workload (W0, W1, W2, W2c), the same kind of
 #                  requests from wrk too (installed when missing), to tell the
-#                  server's limit from k6's
+#                  server's limit from k6's (ID_PAGES, CURSOR_PAGES: see
+#                  k6/wrk/admin_paths.py)
 #
 # Exits non-zero when a threshold fails, when /metrics and k6 disagree on a
 # route's request count, or when a wrk run fails or meets 1% errors or more
@@ -56,7 +57,7 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD=0; shift ;;
     --keep-db) KEEP_DB=1; shift ;;
     --wrk) WRK=1; shift ;;
-    -h | --help) sed -n '2,30p' "$ROOT/k6/run.sh"; exit 0 ;;
+    -h | --help) awk 'NR == 1 { next } /^#/ { print; next } { exit }' "$ROOT/k6/run.sh"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -265,7 +266,7 @@ for i in "${!NAMES[@]}"; do
 done
 
 {
-    echo "commit	$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src entity migration Cargo.toml Cargo.lock || echo ' (with uncommitted changes)')"
+    echo "commit	$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src entity migration Cargo.toml Cargo.lock .cargo || echo ' (with uncommitted changes)')"
     echo "date	$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "backend	$BACKEND"
     echo "users	$USERS"

@@ -64,7 +64,7 @@ def cursor_paths(list_page):
     while cursor and len(paths) < limit:
         query = "per_page=20&cursor=" + urllib.parse.quote(cursor, safe="")
         paths.append(f"/users?{query}")
-        cursor = list_page(query)["next_cursor"]
+        cursor = list_page(query)["next_cursor"] if len(paths) < limit else None
     return paths
 
 
