@@ -25,15 +25,6 @@ static EXPORTER: LazyLock<InMemorySpanExporter> = LazyLock::new(|| {
     exporter
 });
 
-fn spans_of_trace(trace_id: &str) -> Vec<SpanData> {
-    EXPORTER
-        .get_finished_spans()
-        .unwrap()
-        .into_iter()
-        .filter(|s| s.span_context.trace_id().to_string() == trace_id)
-        .collect()
-}
-
 fn attribute(span: &SpanData, key: &str) -> Option<Value> {
     span.attributes
         .iter()
@@ -49,9 +40,24 @@ fn trace_id_of(response: &reqwest::Response) -> String {
     header.split('-').nth(1).unwrap().to_owned()
 }
 
-async fn settle() {
+/// The server span of the response's trace and all the trace's spans, once
+/// that server span has ended.
+async fn trace_of(response: &reqwest::Response) -> (SpanData, Vec<SpanData>) {
+    let trace_id = trace_id_of(response);
     // The server span ends after the response is written.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let spans: Vec<SpanData> = EXPORTER
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.span_context.trace_id().to_string() == trace_id)
+        .collect();
+    let server = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Server)
+        .expect("a server span")
+        .clone();
+    (server, spans)
 }
 
 #[tokio::test]
@@ -68,34 +74,30 @@ async fn a_request_yields_a_server_span_with_semantic_attributes_and_database_ch
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let trace_id = trace_id_of(&response);
-    settle().await;
-
-    let spans = spans_of_trace(&trace_id);
-    let server = spans
-        .iter()
-        .find(|s| s.span_kind == SpanKind::Server)
-        .expect("a server span");
+    let (server, spans) = trace_of(&response).await;
     assert_eq!(server.name, "GET /users/{id}");
-    assert_eq!(attribute(server, "http.request.method"), Some("GET".into()));
-    assert_eq!(attribute(server, "http.route"), Some("/users/{id}".into()));
     assert_eq!(
-        attribute(server, "url.path"),
+        attribute(&server, "http.request.method"),
+        Some("GET".into())
+    );
+    assert_eq!(attribute(&server, "http.route"), Some("/users/{id}".into()));
+    assert_eq!(
+        attribute(&server, "url.path"),
         Some(format!("/users/{id}").into())
     );
     assert_eq!(
-        attribute(server, "http.response.status_code").map(|v| v.to_string()),
+        attribute(&server, "http.response.status_code").map(|v| v.to_string()),
         Some("200".into())
     );
     assert_eq!(
-        attribute(server, "user_agent.original"),
+        attribute(&server, "user_agent.original"),
         Some("span-test/1.0".into())
     );
     assert_eq!(
-        attribute(server, "client.address"),
+        attribute(&server, "client.address"),
         Some("127.0.0.1".into())
     );
-    assert_eq!(attribute(server, "enduser.id"), Some(id.to_owned().into()));
+    assert_eq!(attribute(&server, "enduser.id"), Some(id.to_owned().into()));
 
     let db: Vec<&SpanData> = spans
         .iter()
@@ -121,13 +123,7 @@ async fn login_has_a_password_hash_span_and_errors_mark_the_span() {
     let app = TestApp::spawn(&backends()[0]).await;
     app.register("ann@x.io").await;
     let response = app.try_login("ann@x.io", crate::helpers::PASSWORD).await;
-    let trace_id = trace_id_of(&response);
-    settle().await;
-    let spans = spans_of_trace(&trace_id);
-    let server = spans
-        .iter()
-        .find(|s| s.span_kind == SpanKind::Server)
-        .unwrap();
+    let (server, spans) = trace_of(&response).await;
     assert_eq!(server.name, "POST /auth/login");
     let hash = spans
         .iter()
@@ -139,13 +135,7 @@ async fn login_has_a_password_hash_span_and_errors_mark_the_span() {
     app.db.close().await;
     let response = app.get("/health/ready").await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let trace_id = trace_id_of(&response);
-    settle().await;
-    let spans = spans_of_trace(&trace_id);
-    let server = spans
-        .iter()
-        .find(|s| s.span_kind == SpanKind::Server)
-        .unwrap();
+    let (server, _) = trace_of(&response).await;
     assert!(
         matches!(server.status, opentelemetry::trace::Status::Error { .. }),
         "{:?}",
@@ -175,12 +165,7 @@ async fn an_incoming_traceparent_is_continued() {
         trace_id,
         "the response names the caller's trace"
     );
-    settle().await;
-    let spans = spans_of_trace(trace_id);
-    let server = spans
-        .iter()
-        .find(|s| s.span_kind == SpanKind::Server)
-        .expect("span in the caller's trace");
+    let (server, _) = trace_of(&response).await;
     assert_eq!(server.parent_span_id.to_string(), parent);
     assert_eq!(server.name, "GET /health/live");
 }
@@ -198,20 +183,14 @@ async fn an_invented_method_is_labelled_other_and_kept_as_sent() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    let trace_id = trace_id_of(&response);
-    settle().await;
-    let spans = spans_of_trace(&trace_id);
-    let server = spans
-        .iter()
-        .find(|s| s.span_kind == SpanKind::Server)
-        .unwrap();
+    let (server, _) = trace_of(&response).await;
     assert_eq!(server.name, "HTTP /health/live");
     assert_eq!(
-        attribute(server, "http.request.method"),
+        attribute(&server, "http.request.method"),
         Some("_OTHER".into())
     );
     assert_eq!(
-        attribute(server, "http.request.method_original"),
+        attribute(&server, "http.request.method_original"),
         Some("BREW".into())
     );
 }
