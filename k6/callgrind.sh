@@ -18,7 +18,7 @@
 # callgrind_annotate) in the directory it names. ADMIN_EMAIL and PASSWORD
 # default to the seeder's.
 set -euo pipefail
-[ $# -ge 3 ] || { sed -n '2,20p' "$0"; exit 2; }
+[ $# -ge 3 ] || { awk 'NR == 1 { next } /^#/ { print; next } { exit }' "$0"; exit 2; }
 BIN=$(readlink -f "$1") DB=$2 TARGET=$3 N=${4:-1000}
 command -v valgrind >/dev/null 2>&1 || { echo "callgrind.sh: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 W=$(mktemp -d /tmp/roster-callgrind.XXXX)
