@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261126_000001_create_users;
 mod m20261126_000002_create_sessions;
 mod m20261126_000003_user_counts;
+mod m20261126_000004_user_changes;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_create_users::Migration),
             Box::new(m20261126_000002_create_sessions::Migration),
             Box::new(m20261126_000003_user_counts::Migration),
+            Box::new(m20261126_000004_user_changes::Migration),
         ]
     }
 }

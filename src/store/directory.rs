@@ -12,13 +12,16 @@ use sea_orm::{
     TransactionOptions, TransactionTrait as _,
     sea_query::{
         Alias, Asterisk, Expr, ExprTrait as _, Func, JoinType, LikeExpr, NullOrdering, Query,
+        SelectStatement,
     },
 };
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use super::{
-    Store, StoreError, now, on_unique,
+    Store, StoreError, now,
+    offsets::{Anchor, Scope, Start},
+    on_unique,
     sessions::live_session,
     users::{USER_COLUMNS, UserRow},
 };
@@ -59,7 +62,9 @@ impl Store {
     /// list (tell them apart with [`Store::authenticate`]).
     ///
     /// The check and the count ride along as uncorrelated subqueries, which
-    /// both backends evaluate once.
+    /// both backends evaluate once. Offset pages of the `created_at` orders
+    /// start from a remembered row when the users have not changed since
+    /// (see `store::offsets`).
     ///
     /// # Errors
     ///
@@ -70,79 +75,60 @@ impl Store {
         user_id: Uuid,
         query: &UserQuery,
     ) -> Result<Option<UserPage>, StoreError> {
-        let filtered = filtered(&query.filter);
-        let caller = Alias::new("caller");
-        let admin_session = Query::select()
-            .expr(Expr::val(1))
-            .from(session::Entity)
-            .join_as(
-                JoinType::InnerJoin,
-                user::Entity,
-                caller.clone(),
-                Expr::col((caller.clone(), user::Column::Id))
-                    .equals((session::Entity, session::Column::UserId)),
-            )
-            .cond_where(live_session(session_id, user_id))
-            .and_where(Expr::col((caller, user::Column::Role)).eq(Role::Admin.as_str()))
-            .to_owned();
-        let total = total_of(&query.filter, filtered.clone());
-        let mut select = ordered(filtered, query.sort)
-            .select_only()
-            .columns(USER_COLUMNS)
-            .expr_as(total, TOTAL);
-        select = match &query.paging {
-            Paging::Offset(page) => {
-                select.offset(page.saturating_sub(1).saturating_mul(query.per_page))
-            }
-            Paging::After(cursor) => select.filter(after(cursor)),
+        let caller = Caller {
+            session_id,
+            user_id,
         };
-        // One extra row says whether a next page exists.
-        let select = select.limit(query.per_page + 1);
-        let admin = Expr::exists(admin_session);
-        let short_scan = matches!(query.paging, Paging::Offset(1) | Paging::After(_))
-            && matches!(
-                query.filter,
-                UserFilter {
-                    email: None,
-                    q: None,
-                    created_after: None,
-                    created_before: None,
-                    ..
-                }
-            );
-        // SQLite evaluates the check on every row its scan walks past: in the
-        // WHERE of a scan that stops after the page's rows, it is cheapest;
-        // past an offset or a filter, it filters the page's rows instead.
-        let statement = if short_scan {
-            select.filter(admin).into_query()
-        } else {
-            let page = Alias::new("page");
-            let mut outer = Query::select();
-            outer
-                .column(Asterisk)
-                .from_subquery(select.into_query(), page.clone())
-                .and_where(admin);
-            // The subquery's order does not survive it: sort again.
-            for (column, order, nulls) in sort_columns(query.sort) {
-                match nulls {
-                    Some(nulls) => outer.order_by_with_nulls((page.clone(), column), order, nulls),
-                    None => outer.order_by((page.clone(), column), order),
-                };
-            }
-            outer
+        let scope = remembered_scope(query);
+        let offset = match query.paging {
+            Paging::Offset(page) => page.saturating_sub(1).saturating_mul(query.per_page),
+            Paging::After(_) => 0,
         };
-        let rows = self.db.query_all(&statement).await?;
+        let anchor = scope
+            .filter(|_| offset > 0)
+            .and_then(|scope| self.offsets.nearest(scope, offset));
+        let statement = list_statement(caller, query, scope.is_some(), offset, anchor);
+        let mut rows = self.db.query_all(&statement).await?;
+        if let Some(anchor) = anchor {
+            let version = rows.first().map(|r| r.try_get::<i64>("", VERSION));
+            if !matches!(version, Some(Ok(v)) if v == anchor.version) {
+                // The users changed since: the page starts elsewhere now.
+                let statement = list_statement(caller, query, true, offset, None);
+                rows = self.db.query_all(&statement).await?;
+            }
+        }
         let Some(first) = rows.first() else {
             return Ok(None);
         };
         let total = first.try_get::<i64>("", TOTAL)?;
-        let has_more = rows.len() as u64 > query.per_page;
-        let items = rows
+        let version = scope
+            .map(|_| first.try_get::<i64>("", VERSION))
+            .transpose()?;
+        let mut items = rows
             .iter()
-            .take(usize::try_from(query.per_page).unwrap_or(usize::MAX))
             .map(|row| User::try_from(UserRow::from_query_result(row, "")?))
             .collect::<Result<Vec<_>, _>>()?;
-        let next = has_more
+        // One extra row says whether a next page exists, and where it starts.
+        let per_page = usize::try_from(query.per_page).unwrap_or(usize::MAX);
+        let extra = (items.len() > per_page).then(|| items.split_off(per_page));
+        if let (Some(scope), Some(version), Paging::Offset(_)) = (scope, version, &query.paging) {
+            let start = |user: &User| Start {
+                created_at: user.created_at,
+                id: user.id,
+            };
+            let next = extra
+                .iter()
+                .flatten()
+                .map(|u| (offset + query.per_page, start(u)));
+            let starts = items
+                .first()
+                .map(|u| (offset, start(u)))
+                .into_iter()
+                .chain(next);
+            self.offsets.remember(scope, version, starts);
+        }
+        let next = extra
+            .is_some()
             .then(|| items.last().map(|last| Cursor::after(last, query.sort)))
             .flatten();
         Ok(Some(UserPage {
@@ -326,6 +312,148 @@ async fn lock_admins(txn: &DatabaseTransaction) -> Result<Vec<Uuid>, StoreError>
         .await?)
 }
 
+/// Whose bearer a list statement checks.
+#[derive(Debug, Clone, Copy)]
+struct Caller {
+    session_id: Uuid,
+    user_id: Uuid,
+}
+
+/// The listing whose offset pages `Offsets` may remember, if `query`'s is
+/// one: a `created_at` order, unfiltered or by role only.
+fn remembered_scope(query: &UserQuery) -> Option<Scope> {
+    match (&query.paging, query.sort.key, &query.filter) {
+        (
+            Paging::Offset(_),
+            SortKey::CreatedAt,
+            UserFilter {
+                role,
+                email: None,
+                q: None,
+                created_after: None,
+                created_before: None,
+            },
+        ) => Some(Scope {
+            descending: query.sort.descending,
+            role: *role,
+        }),
+        _ => None,
+    }
+}
+
+/// The statement for a page: the page's rows (one extra), each with the
+/// `total` and, `with_version`, the changes counter; rows only while the
+/// caller's bearer is an admin's. From `anchor`, the page is found by
+/// seeking to the remembered row and skipping what lies between it and
+/// `offset`.
+fn list_statement(
+    caller: Caller,
+    query: &UserQuery,
+    with_version: bool,
+    offset: u64,
+    anchor: Option<Anchor>,
+) -> SelectStatement {
+    let filtered = filtered(&query.filter);
+    let total = total_of(&query.filter, filtered.clone());
+    let mut select = ordered(filtered, query.sort)
+        .select_only()
+        .columns(USER_COLUMNS)
+        .expr_as(total, TOTAL);
+    if with_version {
+        select = select.expr_as(counts_sum(user_role_count::Column::Changes), VERSION);
+    }
+    let skip = match (&query.paging, anchor) {
+        (Paging::After(cursor), _) => {
+            select = select.filter(after(cursor));
+            0
+        }
+        (Paging::Offset(_), Some(anchor)) => {
+            let row = Expr::tuple([
+                Expr::col(user::Column::CreatedAt),
+                Expr::col(user::Column::Id),
+            ]);
+            let bound = Expr::tuple([
+                Expr::val(anchor.start.created_at),
+                Expr::val(anchor.start.id),
+            ]);
+            select = select.filter(if query.sort.descending {
+                row.lte(bound)
+            } else {
+                row.gte(bound)
+            });
+            offset - anchor.position
+        }
+        (Paging::Offset(_), None) => offset,
+    };
+    let select = select.offset(skip).limit(query.per_page + 1);
+    let admin = Expr::exists(admin_session(caller));
+    let short_scan = skip == 0
+        && matches!(
+            query.filter,
+            UserFilter {
+                email: None,
+                q: None,
+                created_after: None,
+                created_before: None,
+                ..
+            }
+        );
+    // SQLite evaluates the check on every row its scan walks past: in the
+    // WHERE of a scan that stops after the page's rows, it is cheapest;
+    // past an offset or a filter, it filters the page's rows instead.
+    if short_scan {
+        return select.filter(admin).into_query();
+    }
+    let page = Alias::new("page");
+    let mut outer = Query::select();
+    outer
+        .column(Asterisk)
+        .from_subquery(select.into_query(), page.clone())
+        .and_where(admin);
+    // The subquery's order does not survive it: sort again.
+    for (column, order, nulls) in sort_columns(query.sort) {
+        match nulls {
+            Some(nulls) => outer.order_by_with_nulls((page.clone(), column), order, nulls),
+            None => outer.order_by((page.clone(), column), order),
+        };
+    }
+    outer
+}
+
+/// `SELECT 1` while the caller's session is live and its user an admin.
+fn admin_session(caller: Caller) -> SelectStatement {
+    let user = Alias::new("caller");
+    Query::select()
+        .expr(Expr::val(1))
+        .from(session::Entity)
+        .join_as(
+            JoinType::InnerJoin,
+            user::Entity,
+            user.clone(),
+            Expr::col((user.clone(), user::Column::Id))
+                .equals((session::Entity, session::Column::UserId)),
+        )
+        .cond_where(live_session(caller.session_id, caller.user_id))
+        .and_where(Expr::col((user, user::Column::Role)).eq(Role::Admin.as_str()))
+        .to_owned()
+}
+
+/// The column alias of a page's changes counter.
+const VERSION: &str = "version";
+
+/// The sum of one column of `user_role_counts` (0 without rows), as a
+/// bigint on both backends.
+fn counts_sum(column: user_role_count::Column) -> SelectStatement {
+    // SUM of a bigint is a numeric on Postgres: cast it back.
+    Query::select()
+        .expr(Func::cast_as(
+            Func::coalesce([Expr::col(column).sum(), Expr::val(0i64)]),
+            Alias::new("BIGINT"),
+        ))
+        .from(user_role_count::Entity)
+        .to_owned()
+}
+
 /// The column alias of a page's `total`.
 const TOTAL: &str = "total";
 
@@ -341,21 +469,11 @@ fn total_of(filter: &UserFilter, filtered: Select<user::Entity>) -> Expr {
             created_after: None,
             created_before: None,
         } => {
-            let mut counts = Query::select();
-            // SUM of a bigint is a numeric on Postgres: cast it back.
-            counts
-                .expr(Func::cast_as(
-                    Func::coalesce([
-                        Expr::col(user_role_count::Column::Users).sum(),
-                        Expr::val(0i64),
-                    ]),
-                    Alias::new("BIGINT"),
-                ))
-                .from(user_role_count::Entity);
+            let mut counts = counts_sum(user_role_count::Column::Users);
             if let Some(role) = role {
                 counts.and_where(Expr::col(user_role_count::Column::Role).eq(role.as_str()));
             }
-            counts.to_owned()
+            counts
         }
         _ => filtered
             .select_only()

@@ -2,6 +2,7 @@
 //! here knows about HTTP; nothing outside knows about SQL.
 
 mod directory;
+mod offsets;
 mod sessions;
 mod throttle;
 mod users;
@@ -44,6 +45,8 @@ pub struct Store {
     /// How long a writer waits for its turn before giving up as a pool
     /// acquire would (a 503).
     writer_timeout: Duration,
+    /// Where offset pages of the default order start (see `offsets`).
+    offsets: Arc<offsets::Offsets>,
 }
 
 impl Store {
@@ -55,6 +58,7 @@ impl Store {
             db,
             writer: Arc::default(),
             writer_timeout: Duration::from_secs(5),
+            offsets: Arc::default(),
         }
     }
 

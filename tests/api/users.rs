@@ -1,5 +1,6 @@
 //! `/users`: listing, reading, creating, replacing, patching and deleting.
 
+use chrono::TimeDelta;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -900,4 +901,107 @@ async fn totals_stay_exact_through_creates_role_changes_and_deletes() {
         assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
         totals([8, 2, 6]).await;
     }
+}
+
+/// Offset pages of the `created_at` orders start from rows remembered from
+/// earlier pages. Every write that moves rows (a create, a delete, a role
+/// change), made through this instance, another one on the same database or
+/// straight in SQL, must move the pages with it.
+#[tokio::test]
+async fn offset_pages_follow_every_write_from_any_instance() {
+    const PER_PAGE: usize = 7;
+    const QUERIES: [&str; 4] = [
+        "sort=-created_at",
+        "sort=created_at",
+        "sort=-created_at&role=user",
+        "sort=created_at&role=admin",
+    ];
+    for backend in backends() {
+        let app = TestApp::spawn(&backend).await;
+        let other = app.sibling_with(|_| {}).await;
+        let admin = app.login_admin().await;
+        // Ten users share each instant: pages break inside runs of ties.
+        let users: Vec<NewUser> = (0..40)
+            .map(|i| NewUser {
+                created_at: NewUser::numbered(0).created_at + TimeDelta::seconds(i / 10),
+                ..NewUser::numbered(usize::try_from(i).unwrap())
+            })
+            .collect();
+        let ids = insert_users(&app, &users).await;
+        // Each step starts with another of the queries: right after a write,
+        // its deep pages are read while this instance still remembers where
+        // they started before it.
+        let pages_agree = |step: usize, what: &'static str| {
+            let (app, token, backend) = (&app, admin.access.clone(), &backend);
+            async move {
+                for query in QUERIES.iter().cycle().skip(step).take(QUERIES.len()) {
+                    let token = token.as_str();
+                    let page = |n: usize| {
+                        let path = format!("?{query}&per_page={PER_PAGE}&page={n}");
+                        async move { ids_of(&list(app, token, &path).await.0) }
+                    };
+                    // Backwards, then forwards from the rows remembered.
+                    let mut backwards = Vec::new();
+                    for n in (1..=8).rev() {
+                        backwards.push(page(n).await);
+                    }
+                    let backwards: Vec<String> = backwards.into_iter().rev().flatten().collect();
+                    let mut forwards = Vec::new();
+                    for n in 1..=8 {
+                        forwards.extend(page(n).await);
+                    }
+                    let (all, _) = list(app, token, &format!("?{query}&per_page=100")).await;
+                    let all = ids_of(&all);
+                    assert_eq!(
+                        backwards, all,
+                        "{backend:?} after {what}: {query} backwards"
+                    );
+                    assert_eq!(forwards, all, "{backend:?} after {what}: {query} forwards");
+                }
+            }
+        };
+        pages_agree(0, "seeding").await;
+
+        other.register("newest@x.io").await;
+        pages_agree(0, "a create on the other instance").await;
+
+        let doomed = format!("/users/{}", ids[13]);
+        let deleted = other
+            .send_auth(Method::DELETE, &doomed, &admin.access)
+            .await;
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+        pages_agree(1, "a delete on the other instance").await;
+
+        let promoted = other
+            .send_json_auth(
+                Method::PATCH,
+                &format!("/users/{}", ids[22]),
+                &admin.access,
+                &json!({"role": "admin"}),
+            )
+            .await;
+        assert_eq!(promoted.status(), StatusCode::OK);
+        pages_agree(2, "a promotion on the other instance").await;
+
+        // In the middle of the order, with a tie, without the API.
+        insert_users(
+            &other,
+            &[NewUser {
+                created_at: users[25].created_at,
+                ..NewUser::numbered(99)
+            }],
+        )
+        .await;
+        delete_user(&app, ids[31]).await;
+        pages_agree(3, "an insert and a delete in SQL").await;
+    }
+}
+
+fn ids_of(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_owned())
+        .collect()
 }
