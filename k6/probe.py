@@ -10,7 +10,8 @@ that query, not throughput). Starts the server itself, pinned to core 0.
 Prints a Markdown table of the first request's milliseconds, the median and
 p90 of all of them, and the page's `total`. The first and the rest differ
 for a deep offset page: the server remembers where a page of the default
-order starts until the users change, so repeats seek instead of walking. Use it on a database that `k6/run.sh --keep-db` left behind.
+order starts until the users change, so repeats seek instead of walking.
+Use it on a database that `k6/run.sh --keep-db` left behind.
 """
 
 import argparse

@@ -83,6 +83,23 @@ pub struct UserFilter {
     pub created_before: Option<DateTime<Utc>>,
 }
 
+impl UserFilter {
+    /// No filter, or a role only: what the trigger-kept counts can total.
+    #[must_use]
+    pub const fn is_role_only(&self) -> bool {
+        matches!(
+            self,
+            Self {
+                role: _,
+                email: None,
+                q: None,
+                created_after: None,
+                created_before: None,
+            }
+        )
+    }
+}
+
 /// The last row of a page, where the next page starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {

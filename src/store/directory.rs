@@ -8,7 +8,7 @@ use std::sync::Arc;
 use sea_orm::{
     ColumnTrait as _, Condition, ConnAcquireErr, ConnectionTrait as _, DatabaseTransaction,
     DbBackend, DbErr, EntityTrait as _, FromQueryResult as _, Order, QueryFilter as _,
-    QueryOrder as _, QuerySelect as _, QueryTrait as _, Select, SqliteTransactionMode,
+    QueryOrder as _, QueryResult, QuerySelect as _, QueryTrait as _, Select, SqliteTransactionMode,
     TransactionOptions, TransactionTrait as _,
     sea_query::{
         Alias, Asterisk, Expr, ExprTrait as _, Func, JoinType, LikeExpr, NullOrdering, Query,
@@ -87,23 +87,33 @@ impl Store {
         let anchor = scope
             .filter(|_| offset > 0)
             .and_then(|scope| self.offsets.nearest(scope, offset));
-        let statement = list_statement(caller, query, scope.is_some(), offset, anchor);
+        let statement = list_statement(caller, query, scope, offset, anchor);
         let mut rows = self.db.query_all(&statement).await?;
-        if let Some(anchor) = anchor {
-            let version = rows.first().map(|r| r.try_get::<i64>("", VERSION));
-            if !matches!(version, Some(Ok(v)) if v == anchor.version) {
-                // The users changed since: the page starts elsewhere now.
-                let statement = list_statement(caller, query, true, offset, None);
-                rows = self.db.query_all(&statement).await?;
+        let version_of = |rows: &[QueryResult]| {
+            rows.first()
+                .filter(|_| scope.is_some())
+                .map(|row| row.try_get::<i64>("", VERSION))
+                .transpose()
+        };
+        if let Some(anchor) = anchor
+            && version_of(&rows)? != Some(anchor.version)
+        {
+            // The users changed since: the page starts elsewhere now.
+            rows = self
+                .db
+                .query_all(&list_statement(caller, query, scope, offset, None))
+                .await?;
+            // This statement began after the remembered row was read: a
+            // lower count means the counter itself went back.
+            if version_of(&rows)?.is_some_and(|v| v < anchor.version) {
+                self.offsets.forget();
             }
         }
+        let version = version_of(&rows)?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
         let total = first.try_get::<i64>("", TOTAL)?;
-        let version = scope
-            .map(|_| first.try_get::<i64>("", VERSION))
-            .transpose()?;
         let mut items = rows
             .iter()
             .map(|row| User::try_from(UserRow::from_query_result(row, "")?))
@@ -119,7 +129,7 @@ impl Store {
             let next = extra
                 .iter()
                 .flatten()
-                .map(|u| (offset + query.per_page, start(u)));
+                .map(|u| (offset.saturating_add(query.per_page), start(u)));
             let starts = items
                 .first()
                 .map(|u| (offset, start(u)))
@@ -322,34 +332,24 @@ struct Caller {
 /// The listing whose offset pages `Offsets` may remember, if `query`'s is
 /// one: a `created_at` order, unfiltered or by role only.
 fn remembered_scope(query: &UserQuery) -> Option<Scope> {
-    match (&query.paging, query.sort.key, &query.filter) {
-        (
-            Paging::Offset(_),
-            SortKey::CreatedAt,
-            UserFilter {
-                role,
-                email: None,
-                q: None,
-                created_after: None,
-                created_before: None,
-            },
-        ) => Some(Scope {
-            descending: query.sort.descending,
-            role: *role,
-        }),
-        _ => None,
-    }
+    let remembered = matches!(query.paging, Paging::Offset(_))
+        && query.sort.key == SortKey::CreatedAt
+        && query.filter.is_role_only();
+    remembered.then_some(Scope {
+        descending: query.sort.descending,
+        role: query.filter.role,
+    })
 }
 
 /// The statement for a page: the page's rows (one extra), each with the
-/// `total` and, `with_version`, the changes counter; rows only while the
-/// caller's bearer is an admin's. From `anchor`, the page is found by
-/// seeking to the remembered row and skipping what lies between it and
+/// `total` and, in a remembered `scope`, the changes counter; rows only
+/// while the caller's bearer is an admin's. From `anchor`, the page is found
+/// by seeking to the remembered row and skipping what lies between it and
 /// `offset`.
 fn list_statement(
     caller: Caller,
     query: &UserQuery,
-    with_version: bool,
+    scope: Option<Scope>,
     offset: u64,
     anchor: Option<Anchor>,
 ) -> SelectStatement {
@@ -359,7 +359,7 @@ fn list_statement(
         .select_only()
         .columns(USER_COLUMNS)
         .expr_as(total, TOTAL);
-    if with_version {
+    if scope.is_some() {
         select = select.expr_as(counts_sum(user_role_count::Column::Changes), VERSION);
     }
     let skip = match (&query.paging, anchor) {
@@ -368,36 +368,17 @@ fn list_statement(
             0
         }
         (Paging::Offset(_), Some(anchor)) => {
-            let row = Expr::tuple([
-                Expr::col(user::Column::CreatedAt),
-                Expr::col(user::Column::Id),
-            ]);
-            let bound = Expr::tuple([
-                Expr::val(anchor.start.created_at),
-                Expr::val(anchor.start.id),
-            ]);
-            select = select.filter(if query.sort.descending {
-                row.lte(bound)
-            } else {
-                row.gte(bound)
-            });
+            let Start { created_at, id } = anchor.start;
+            let desc = query.sort.descending;
+            let from = row_value_past(user::Column::CreatedAt, created_at.into(), id, desc, true);
+            select = select.filter(from);
             offset - anchor.position
         }
         (Paging::Offset(_), None) => offset,
     };
     let select = select.offset(skip).limit(query.per_page + 1);
     let admin = Expr::exists(admin_session(caller));
-    let short_scan = skip == 0
-        && matches!(
-            query.filter,
-            UserFilter {
-                email: None,
-                q: None,
-                created_after: None,
-                created_before: None,
-                ..
-            }
-        );
+    let short_scan = skip == 0 && query.filter.is_role_only();
     // SQLite evaluates the check on every row its scan walks past: in the
     // WHERE of a scan that stops after the page's rows, it is cheapest;
     // past an offset or a filter, it filters the page's rows instead.
@@ -461,24 +442,17 @@ const TOTAL: &str = "total";
 /// role-only lists read the trigger-kept counts (two rows at most, whatever
 /// the size of `users`); other filters count the matching rows.
 fn total_of(filter: &UserFilter, filtered: Select<user::Entity>) -> Expr {
-    let query = match filter {
-        UserFilter {
-            role,
-            email: None,
-            q: None,
-            created_after: None,
-            created_before: None,
-        } => {
-            let mut counts = counts_sum(user_role_count::Column::Users);
-            if let Some(role) = role {
-                counts.and_where(Expr::col(user_role_count::Column::Role).eq(role.as_str()));
-            }
-            counts
+    let query = if filter.is_role_only() {
+        let mut counts = counts_sum(user_role_count::Column::Users);
+        if let Some(role) = filter.role {
+            counts.and_where(Expr::col(user_role_count::Column::Role).eq(role.as_str()));
         }
-        _ => filtered
+        counts
+    } else {
+        filtered
             .select_only()
             .expr(Expr::col(Asterisk).count())
-            .into_query(),
+            .into_query()
     };
     query.into()
 }
@@ -545,6 +519,26 @@ fn ordered(mut select: Select<user::Entity>, sort: Sort) -> Select<user::Entity>
     select
 }
 
+/// Rows after `(value, id)` in the `(col, id)` order (`inclusive`: from it
+/// on). Row values, `(created_at, id) < (?, ?)`, let both backends seek the
+/// (key, id) index instead of scanning from the first row.
+fn row_value_past(
+    col: user::Column,
+    value: sea_orm::Value,
+    id: Uuid,
+    descending: bool,
+    inclusive: bool,
+) -> Expr {
+    let row = Expr::tuple([Expr::col(col), Expr::col(user::Column::Id)]);
+    let bound = Expr::tuple([Expr::val(value), Expr::val(id)]);
+    match (descending, inclusive) {
+        (true, false) => row.lt(bound),
+        (true, true) => row.lte(bound),
+        (false, false) => row.gt(bound),
+        (false, true) => row.gte(bound),
+    }
+}
+
 /// Rows strictly after the cursor's row in its sort order.
 fn after(cursor: &Cursor) -> Condition {
     let desc = cursor.sort.descending;
@@ -554,12 +548,8 @@ fn after(cursor: &Cursor) -> Condition {
     } else {
         user::Column::Id.gt(id)
     };
-    // Row values, `(created_at, id) < (?, ?)`, let both backends seek the
-    // (key, id) index instead of scanning from the first page.
     let past_row = |col: user::Column, value: sea_orm::Value| {
-        let row = Expr::tuple([Expr::col(col), Expr::col(user::Column::Id)]);
-        let bound = Expr::tuple([Expr::val(value), Expr::val(id)]);
-        Condition::all().add(if desc { row.lt(bound) } else { row.gt(bound) })
+        Condition::all().add(row_value_past(col, value, id, desc, false))
     };
     match (&cursor.value, cursor.sort.key) {
         (CursorValue::Time(t), _) => past_row(user::Column::CreatedAt, (*t).into()),

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::domain::Role;
 
-/// Remembered starts per process, at most (about 60 bytes each).
+/// Remembered rows per process, at most (about 60 bytes each).
 const CAPACITY: usize = 16_384;
 
 /// A listing whose starts are remembered: a `created_at` direction and an
@@ -78,7 +78,8 @@ impl Offsets {
     }
 
     /// Remembers where rows were while the counter read `version`. A newer
-    /// version forgets everything older; an older one is ignored.
+    /// version forgets everything older; an older one is ignored. The first
+    /// row of all (position 0) is not worth remembering.
     pub(super) fn remember(
         &self,
         scope: Scope,
@@ -97,7 +98,7 @@ impl Offsets {
         }
         let State { len, scopes, .. } = &mut *state;
         let starts_of_scope = scopes.entry(scope).or_default();
-        for (position, start) in starts {
+        for (position, start) in starts.into_iter().filter(|(p, _)| *p > 0) {
             if *len >= CAPACITY {
                 break;
             }
@@ -105,6 +106,15 @@ impl Offsets {
                 *len += 1;
             }
         }
+    }
+}
+
+impl Offsets {
+    /// Forgets every remembered row: the counter went backwards (a database
+    /// restored or migrated down and up under this process), so it may come
+    /// back to a remembered version with other rows.
+    pub(super) fn forget(&self) {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = State::default();
     }
 }
 
@@ -160,12 +170,24 @@ mod tests {
     #[test]
     fn no_more_than_the_capacity_is_kept() {
         let offsets = Offsets::default();
-        let many = (0..CAPACITY as u64 + 10).map(|n| (n, start(n.into())));
+        let many = (1..=CAPACITY as u64 + 10).map(|n| (n, start(n.into())));
         offsets.remember(SCOPE, 1, many);
         let last = offsets.nearest(SCOPE, u64::MAX).unwrap();
-        assert_eq!(last.position, CAPACITY as u64 - 1);
+        assert_eq!(last.position, CAPACITY as u64);
         // Remembering a start again does not count it twice.
-        offsets.remember(SCOPE, 1, [(0, start(0))]);
+        offsets.remember(SCOPE, 1, [(1, start(1))]);
         assert_eq!(offsets.state.lock().unwrap().len, CAPACITY);
+    }
+
+    #[test]
+    fn the_first_row_is_not_remembered_and_forget_forgets() {
+        let offsets = Offsets::default();
+        offsets.remember(SCOPE, 5, [(0, start(0)), (20, start(1))]);
+        assert_eq!(offsets.nearest(SCOPE, 19), None);
+        offsets.forget();
+        assert_eq!(offsets.nearest(SCOPE, 20), None);
+        // After forgetting, a lower version is accepted again.
+        offsets.remember(SCOPE, 2, [(20, start(2))]);
+        assert_eq!(offsets.nearest(SCOPE, 20).unwrap().version, 2);
     }
 }

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::user;
-use sea_orm::{ActiveValue::Set, EntityTrait as _};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait as _, EntityTrait as _, QueryFilter as _, sea_query::Expr,
+};
 use uuid::Uuid;
 
 use crate::helpers::TestApp;
@@ -67,6 +69,16 @@ pub async fn insert_users(app: &TestApp, users: &[NewUser]) -> Vec<Uuid> {
             .unwrap();
     }
     ids
+}
+
+/// Sets a user's `created_at` directly (the API never changes it).
+pub async fn set_created_at(app: &TestApp, id: Uuid, created_at: DateTime<Utc>) {
+    user::Entity::update_many()
+        .col_expr(user::Column::CreatedAt, Expr::value(created_at))
+        .filter(user::Column::Id.eq(id))
+        .exec(app.db.conn())
+        .await
+        .unwrap();
 }
 
 /// Deletes a user row directly (bypassing the API's rules).

@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::{
-    fixtures::{NewUser, delete_user, insert_users},
+    fixtures::{NewUser, delete_user, insert_users, set_created_at},
     helpers::{ADMIN_EMAIL, PASSWORD, TestApp, assert_problem, backends, tally},
 };
 
@@ -905,8 +905,9 @@ async fn totals_stay_exact_through_creates_role_changes_and_deletes() {
 
 /// Offset pages of the `created_at` orders start from rows remembered from
 /// earlier pages. Every write that moves rows (a create, a delete, a role
-/// change), made through this instance, another one on the same database or
-/// straight in SQL, must move the pages with it.
+/// change, a `created_at` changed in SQL), made through this instance,
+/// another one on the same database or straight in SQL, must move the pages
+/// with it, their `total` and their `next_cursor`.
 #[tokio::test]
 async fn offset_pages_follow_every_write_from_any_instance() {
     const PER_PAGE: usize = 7;
@@ -936,27 +937,44 @@ async fn offset_pages_follow_every_write_from_any_instance() {
             async move {
                 for query in QUERIES.iter().cycle().skip(step).take(QUERIES.len()) {
                     let token = token.as_str();
-                    let page = |n: usize| {
-                        let path = format!("?{query}&per_page={PER_PAGE}&page={n}");
-                        async move { ids_of(&list(app, token, &path).await.0) }
+                    let page = |per_page: usize, n: usize| {
+                        let path = format!("?{query}&per_page={per_page}&page={n}");
+                        async move { list(app, token, &path).await.0 }
                     };
-                    // Backwards, then forwards from the rows remembered.
+                    // Backwards, then forwards from the rows remembered, then
+                    // backwards by 5: those pages start between remembered rows.
                     let mut backwards = Vec::new();
                     for n in (1..=8).rev() {
-                        backwards.push(page(n).await);
+                        backwards.push(page(PER_PAGE, n).await);
                     }
-                    let backwards: Vec<String> = backwards.into_iter().rev().flatten().collect();
+                    backwards.reverse();
                     let mut forwards = Vec::new();
                     for n in 1..=8 {
-                        forwards.extend(page(n).await);
+                        forwards.push(page(PER_PAGE, n).await);
                     }
+                    let mut by_five = Vec::new();
+                    for n in (1..=10).rev() {
+                        by_five.push(page(5, n).await);
+                    }
+                    by_five.reverse();
                     let (all, _) = list(app, token, &format!("?{query}&per_page=100")).await;
                     let all = ids_of(&all);
-                    assert_eq!(
-                        backwards, all,
-                        "{backend:?} after {what}: {query} backwards"
-                    );
-                    assert_eq!(forwards, all, "{backend:?} after {what}: {query} forwards");
+                    let walks = [
+                        ("backwards", PER_PAGE, backwards),
+                        ("forwards", PER_PAGE, forwards),
+                        ("backwards by 5", 5, by_five),
+                    ];
+                    for (walk, per_page, pages) in walks {
+                        let context = format!("{backend:?} after {what}: {query} {walk}");
+                        let mut seen = Vec::new();
+                        for (i, page) in pages.iter().enumerate() {
+                            let more = (i + 1) * per_page < all.len();
+                            assert_eq!(page["total"], all.len(), "{context}, page {}", i + 1);
+                            assert_eq!(page["next_cursor"].is_string(), more, "{context}");
+                            seen.extend(ids_of(page));
+                        }
+                        assert_eq!(seen, all, "{context}");
+                    }
                 }
             }
         };
@@ -994,6 +1012,10 @@ async fn offset_pages_follow_every_write_from_any_instance() {
         .await;
         delete_user(&app, ids[31]).await;
         pages_agree(3, "an insert and a delete in SQL").await;
+
+        // Roster never moves a user's created_at; SQL can.
+        set_created_at(&other, ids[5], users[35].created_at).await;
+        pages_agree(0, "a created_at changed in SQL").await;
     }
 }
 
