@@ -11,7 +11,7 @@ pub struct Migration;
 /// SQLite: one trigger per event. A role change decrements before it
 /// increments; both backends hold the whole statement's writes in its
 /// transaction, so a count is never seen half-updated.
-const SQLITE_UP: &[&str] = &[
+pub(crate) const SQLITE_UP: &[&str] = &[
     "CREATE TRIGGER users_count_insert AFTER INSERT ON users BEGIN
         INSERT INTO user_role_counts (role, users) VALUES (NEW.role, 1)
         ON CONFLICT (role) DO UPDATE SET users = users + 1;

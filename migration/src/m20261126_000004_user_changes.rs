@@ -19,7 +19,7 @@ const SQLITE_TRIGGERS: [&str; 3] = [
 
 /// The triggers of `m20261126_000003_user_counts`, each bumping `changes`
 /// on the rows it touches.
-const SQLITE_UP: [&str; 3] = [
+const SQLITE_UP: &[&str] = &[
     "CREATE TRIGGER users_count_insert AFTER INSERT ON users BEGIN
         INSERT INTO user_role_counts (role, users, changes) VALUES (NEW.role, 1, 1)
         ON CONFLICT (role) DO UPDATE SET users = users + 1, changes = changes + 1;
@@ -38,21 +38,7 @@ const SQLITE_UP: [&str; 3] = [
 ];
 
 /// `m20261126_000003_user_counts`'s triggers, as they were.
-const SQLITE_DOWN: [&str; 3] = [
-    "CREATE TRIGGER users_count_insert AFTER INSERT ON users BEGIN
-        INSERT INTO user_role_counts (role, users) VALUES (NEW.role, 1)
-        ON CONFLICT (role) DO UPDATE SET users = users + 1;
-    END",
-    "CREATE TRIGGER users_count_delete AFTER DELETE ON users BEGIN
-        UPDATE user_role_counts SET users = users - 1 WHERE role = OLD.role;
-    END",
-    "CREATE TRIGGER users_count_update AFTER UPDATE OF role ON users
-    WHEN OLD.role IS NOT NEW.role BEGIN
-        UPDATE user_role_counts SET users = users - 1 WHERE role = OLD.role;
-        INSERT INTO user_role_counts (role, users) VALUES (NEW.role, 1)
-        ON CONFLICT (role) DO UPDATE SET users = users + 1;
-    END",
-];
+const SQLITE_DOWN: &[&str] = crate::m20261126_000003_user_counts::SQLITE_UP;
 
 /// Postgres: every trigger event goes through this one function.
 const POSTGRES_UP: &str = r"CREATE OR REPLACE FUNCTION users_count_bump(which TEXT, delta BIGINT)
@@ -88,11 +74,11 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        replace_triggers(manager, &SQLITE_UP, POSTGRES_UP).await
+        replace_triggers(manager, SQLITE_UP, POSTGRES_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        replace_triggers(manager, &SQLITE_DOWN, POSTGRES_DOWN).await?;
+        replace_triggers(manager, SQLITE_DOWN, POSTGRES_DOWN).await?;
         manager
             .alter_table(
                 Table::alter()
@@ -106,7 +92,7 @@ impl MigrationTrait for Migration {
 
 async fn replace_triggers(
     manager: &SchemaManager<'_>,
-    sqlite: &[&str; 3],
+    sqlite: &[&str],
     postgres: &str,
 ) -> Result<(), DbErr> {
     let db = manager.get_connection();

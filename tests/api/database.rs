@@ -1,7 +1,10 @@
 //! Migrations on both backends, the Postgres migration lock, and SQLite's pragmas.
 
+use migration::{Migrator, MigratorTrait as _};
 use roster::{config::Config, db::Database};
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::{
+    ActiveModelTrait as _, ActiveValue::Set, ConnectionTrait, EntityTrait as _, Statement,
+};
 
 use crate::helpers::{Backend, TestDatabase, backends, test_settings};
 
@@ -93,4 +96,45 @@ async fn sqlite_connections_use_wal_foreign_keys_busy_timeout_and_normal_sync() 
     assert_eq!(pragma("synchronous").await, "1", "1 is NORMAL");
     assert_eq!(db.pool_stats().max, 4);
     db.close().await;
+}
+
+/// The count migrations go down and up again on a database with users: the
+/// counts come back exact and the triggers work again.
+#[tokio::test]
+async fn count_migrations_go_down_and_up_again_on_every_backend() {
+    for backend in backends() {
+        let (_database, url) = TestDatabase::create(&backend).await;
+        let db = connect(&url).await;
+        db.migrate().await.unwrap();
+        let user = |email: &str| entity::user::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            email: Set(email.into()),
+            password_hash: Set("not-a-hash".into()),
+            name: Set(None),
+            role: Set("user".into()),
+            created_at: Set(roster::store::now()),
+            updated_at: Set(roster::store::now()),
+        };
+        user("a@x.io").insert(db.conn()).await.unwrap();
+
+        // Down past the counts table (migrations 3 to 5), then up again.
+        let counted = Migrator::migrations().len() - 2;
+        Migrator::down(db.conn(), Some(u32::try_from(counted).unwrap()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        user("b@x.io").insert(db.conn()).await.unwrap();
+
+        let counts = entity::user_role_count::Entity::find()
+            .all(db.conn())
+            .await
+            .unwrap();
+        assert_eq!(counts.len(), 1, "{backend:?}: {counts:?}");
+        assert_eq!(counts[0].users, 2, "{backend:?}");
+        assert_eq!(
+            counts[0].changes, 1,
+            "{backend:?}: the insert after going up"
+        );
+        db.close().await;
+    }
 }
