@@ -7,9 +7,20 @@ use std::time::Duration;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use std::fmt;
 use tracing::{Level, level_filters::LevelFilter};
+
+use tracing::span::Record;
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::{
-    EnvFilter, Layer as _, filter::Targets, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+    EnvFilter, Layer as _,
+    filter::Targets,
+    fmt::{
+        FormatFields, FormattedFields,
+        format::{JsonFields, Writer},
+    },
+    layer::SubscriberExt as _,
+    util::SubscriberInitExt as _,
 };
 
 use crate::{
@@ -106,6 +117,7 @@ pub fn install(log: &LogConfig, provider: &SdkTracerProvider, target: LogTarget)
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
+            .fmt_fields(AppendingJsonFields)
             .with_writer(writer)
             .with_filter(filter)
             .boxed(),
@@ -176,9 +188,94 @@ fn reachable(url: &str) -> bool {
         })
 }
 
+/// JSON span fields that later `record`s are appended to. The stock
+/// `JsonFields` parses a span's fields and writes them again on every
+/// `record`, and the request span takes five or so (client address, trace
+/// and span ids, route, status): at the default `info`, that parsing was
+/// most of what the access log cost. A field recorded twice then appears
+/// twice in the stored object; the line's `span` object is parsed from it,
+/// so the last value wins, as before.
+struct AppendingJsonFields;
+
+impl<'writer> FormatFields<'writer> for AppendingJsonFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        JsonFields::new().format_fields(writer, fields)
+    }
+
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &Record<'_>,
+    ) -> fmt::Result {
+        let mut added = String::new();
+        JsonFields::new().format_fields(Writer::new(&mut added), fields)?;
+        let current = &mut current.fields;
+        // Both are JSON objects: `{"a":1}` and `{"b":2}` make `{"a":1,"b":2}`.
+        match (current.strip_suffix('}'), added.strip_prefix('{')) {
+            (_, Some("}") | None) => {}
+            (Some("{") | None, Some(_)) => *current = added,
+            (Some(head), Some(tail)) => {
+                current.truncate(head.len());
+                current.push(',');
+                current.push_str(tail);
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_span_fields_are_appended_and_the_last_value_wins() {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&buffer);
+        let writer = move || -> Box<dyn std::io::Write> {
+            struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+            impl std::io::Write for Sink {
+                fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                    self.0.lock().unwrap().extend_from_slice(b);
+                    Ok(b.len())
+                }
+                fn flush(&mut self) -> std::io::Result<()> {
+                    Ok(())
+                }
+            }
+            Box::new(Sink(std::sync::Arc::clone(&sink)))
+        };
+        let layer = tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .fmt_fields(AppendingJsonFields)
+            .with_writer(writer);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "request",
+                request_id = "r1",
+                route = tracing::field::Empty,
+                status = tracing::field::Empty,
+                note = tracing::field::Empty,
+            );
+            span.record("route", "/users/{id}");
+            span.record("status", 200);
+            span.record("note", "a \"quoted\" \\ value,}");
+            span.record("status", 404);
+            span.in_scope(|| tracing::info!("inside"));
+        });
+        let out = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let span = &line["span"];
+        assert_eq!(span["request_id"], "r1", "{line}");
+        assert_eq!(span["route"], "/users/{id}", "{line}");
+        assert_eq!(span["note"], "a \"quoted\" \\ value,}", "{line}");
+        assert_eq!(span["status"], 404, "{line}");
+        assert_eq!(span["name"], "request", "{line}");
+    }
 
     #[test]
     fn traces_url_appends_the_signal_path_once() {

@@ -71,6 +71,19 @@ async fn logs_are_json_lines_with_request_ids_and_no_secrets() {
         .expect("access line carries the caller's request id");
     assert_eq!(access_line["status"], 201);
     assert_eq!(access_line["route"], "/auth/register");
+    // Fields recorded on the span after it opened, each added to the rest.
+    assert_eq!(
+        access_line["span"]["http.route"], "/auth/register",
+        "{access_line}"
+    );
+    assert_eq!(
+        access_line["span"]["http.response.status_code"], 201,
+        "{access_line}"
+    );
+    assert_eq!(
+        access_line["span"]["client.address"], "127.0.0.1",
+        "{access_line}"
+    );
     assert!(
         access_line["span"]["trace_id"]
             .as_str()
