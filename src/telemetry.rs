@@ -2,18 +2,15 @@
 //! output on a terminal), plus an OpenTelemetry layer whose spans are exported
 //! over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 
-use std::time::Duration;
+use std::{fmt, time::Duration};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
-use std::fmt;
-use tracing::{Level, level_filters::LevelFilter};
-
-use tracing::span::Record;
-use tracing_subscriber::field::RecordFields;
+use tracing::{Level, level_filters::LevelFilter, span::Record};
 use tracing_subscriber::{
     EnvFilter, Layer as _,
+    field::RecordFields,
     filter::Targets,
     fmt::{
         FormatFields, FormattedFields,
