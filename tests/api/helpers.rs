@@ -442,3 +442,13 @@ pub async fn assert_problem(response: Response, status: StatusCode, slug: &str) 
     assert_eq!(body["request_id"], request_id, "{body}");
     body
 }
+
+/// One string field of every item of a list page, in order.
+pub fn item_strings(page: &Value, key: &str) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u[key].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::{
     fixtures::{NewUser, base_time, insert_users},
-    helpers::{Backend, TestApp, backends},
+    helpers::{Backend, TestApp, backends, item_strings},
 };
 
 const SORTS: [&str; 6] = [
@@ -112,13 +112,7 @@ async fn check(backend: &Backend, case: &Case) {
     let mut walked = Vec::new();
     let mut page = get_page(&app, &admin.access, &base).await;
     loop {
-        walked.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|u| u["id"].as_str().unwrap().to_owned()),
-        );
+        walked.extend(item_strings(&page, "id"));
         let Some(cursor) = page["next_cursor"].as_str() else {
             break;
         };
@@ -130,13 +124,7 @@ async fn check(backend: &Backend, case: &Case) {
     for page_no in 1..=users.len().div_ceil(case.per_page).max(1) {
         let page = get_page(&app, &admin.access, &format!("{base}&page={page_no}")).await;
         assert_eq!(page["total"], users.len());
-        by_offset.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|u| u["id"].as_str().unwrap().to_owned()),
-        );
+        by_offset.extend(item_strings(&page, "id"));
     }
     assert_eq!(
         by_offset, expected_ids,

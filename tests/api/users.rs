@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::{
     fixtures::{NewUser, delete_user, insert_users, set_created_at},
-    helpers::{ADMIN_EMAIL, PASSWORD, TestApp, assert_problem, backends, tally},
+    helpers::{ADMIN_EMAIL, PASSWORD, TestApp, assert_problem, backends, item_strings, tally},
 };
 
 async fn list(app: &TestApp, token: &str, query: &str) -> (Value, Option<String>) {
@@ -17,15 +17,6 @@ async fn list(app: &TestApp, token: &str, query: &str) -> (Value, Option<String>
         .get("link")
         .map(|v| v.to_str().unwrap().to_owned());
     (response.json().await.unwrap(), link)
-}
-
-fn emails(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["email"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]
@@ -41,7 +32,7 @@ async fn list_pages_by_offset_with_total_and_links() {
             (first["page"].as_i64(), first["per_page"].as_i64()),
             (Some(1), Some(20))
         );
-        assert_eq!(emails(&first)[0], ADMIN_EMAIL);
+        assert_eq!(item_strings(&first, "email")[0], ADMIN_EMAIL);
         let link = link.unwrap();
         assert!(
             link.contains("rel=\"next\"") && !link.contains("rel=\"prev\""),
@@ -53,7 +44,7 @@ async fn list_pages_by_offset_with_total_and_links() {
         );
 
         let (third, link) = list(&app, &admin.access, "?sort=email&per_page=20&page=3").await;
-        assert_eq!(emails(&third).len(), 6);
+        assert_eq!(item_strings(&third, "email").len(), 6);
         assert_eq!(third["next_cursor"], Value::Null);
         let link = link.unwrap();
         assert!(
@@ -62,7 +53,7 @@ async fn list_pages_by_offset_with_total_and_links() {
         );
 
         let (beyond, _) = list(&app, &admin.access, "?page=99").await;
-        assert_eq!(emails(&beyond).len(), 0);
+        assert_eq!(item_strings(&beyond, "email").len(), 0);
         assert_eq!(beyond["total"], 46);
     }
 }
@@ -81,7 +72,7 @@ async fn cursor_paging_walks_every_user_once_across_inserts_and_deletes() {
         delete_user(&app, ids[20]).await;
         insert_users(&app, &[NewUser::numbered(99)]).await;
 
-        let mut seen = emails(&page1);
+        let mut seen = item_strings(&page1, "email");
         let mut next = Some(cursor);
         while let Some(cursor) = next {
             let (page, link) = list(
@@ -90,7 +81,7 @@ async fn cursor_paging_walks_every_user_once_across_inserts_and_deletes() {
                 &format!("?sort=created_at&per_page=10&cursor={cursor}"),
             )
             .await;
-            seen.extend(emails(&page));
+            seen.extend(item_strings(&page, "email"));
             next = page["next_cursor"].as_str().map(str::to_owned);
             assert_eq!(
                 link.is_some(),
@@ -144,7 +135,11 @@ async fn list_filters_match_literally_and_case_insensitively() {
         ];
         for (query, expected) in cases {
             let (page, _) = list(&app, &admin.access, &format!("?sort=email&{query}")).await;
-            assert_eq!(emails(&page), expected, "{backend:?} {query}");
+            assert_eq!(
+                item_strings(&page, "email"),
+                expected,
+                "{backend:?} {query}"
+            );
             assert_eq!(page["total"], expected.len(), "{query}");
         }
     }
@@ -173,7 +168,7 @@ async fn list_created_bounds_are_exclusive_and_round_trip_from_responses() {
         )
         .await;
         assert_eq!(
-            emails(&page),
+            item_strings(&page, "email"),
             vec!["user00002@bulk.test", "user00003@bulk.test"],
             "{backend:?}"
         );
@@ -203,13 +198,13 @@ async fn name_sort_is_by_code_point_with_unnamed_users_last_both_ways() {
         .await;
         let (asc, _) = list(&app, &admin.access, "?sort=name&role=user").await;
         assert_eq!(
-            emails(&asc),
+            item_strings(&asc, "email"),
             vec!["b@x.io", "e@x.io", "a@x.io", "d@x.io", "c@x.io"],
             "{backend:?}"
         );
         let (desc, _) = list(&app, &admin.access, "?sort=-name&role=user").await;
         assert_eq!(
-            emails(&desc),
+            item_strings(&desc, "email"),
             vec!["d@x.io", "a@x.io", "e@x.io", "b@x.io", "c@x.io"],
             "{backend:?}"
         );
@@ -958,7 +953,7 @@ async fn offset_pages_follow_every_write_from_any_instance() {
                     }
                     by_five.reverse();
                     let (all, _) = list(app, token, &format!("?{query}&per_page=100")).await;
-                    let all = ids_of(&all);
+                    let all = item_strings(&all, "id");
                     let walks = [
                         ("backwards", PER_PAGE, backwards),
                         ("forwards", PER_PAGE, forwards),
@@ -971,7 +966,7 @@ async fn offset_pages_follow_every_write_from_any_instance() {
                             let more = (i + 1) * per_page < all.len();
                             assert_eq!(page["total"], all.len(), "{context}, page {}", i + 1);
                             assert_eq!(page["next_cursor"].is_string(), more, "{context}");
-                            seen.extend(ids_of(page));
+                            seen.extend(item_strings(page, "id"));
                         }
                         assert_eq!(seen, all, "{context}");
                     }
@@ -1017,13 +1012,4 @@ async fn offset_pages_follow_every_write_from_any_instance() {
         set_created_at(&other, ids[5], users[35].created_at).await;
         pages_agree(0, "a created_at changed in SQL").await;
     }
-}
-
-fn ids_of(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["id"].as_str().unwrap().to_owned())
-        .collect()
 }
