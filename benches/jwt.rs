@@ -9,7 +9,7 @@
 
 use std::{hint::black_box, time::Duration};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use roster::{
     auth::jwt::JwtKeys,
     config::{JwtConfig, JwtKey},
@@ -40,8 +40,18 @@ fn jwt(c: &mut Criterion) {
                 .unwrap()
         });
     });
-    let token = keys.issue(user, session, Role::User).unwrap();
+    // A token seen for the first time: signature, parsing and claims.
     c.bench_function("jwt/hs256_verify", |b| {
+        b.iter_batched(
+            || keys.issue(user, session, Role::User).unwrap(),
+            |token| keys.verify(black_box(&token)).unwrap(),
+            BatchSize::SmallInput,
+        );
+    });
+    // The same token again, as on every request of a client: the
+    // verified-token cache and the expiry check.
+    let token = keys.issue(user, session, Role::User).unwrap();
+    c.bench_function("jwt/hs256_verify_again", |b| {
         b.iter(|| keys.verify(black_box(&token)).unwrap());
     });
 }
