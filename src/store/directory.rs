@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use sea_orm::{
     ColumnTrait as _, Condition, ConnAcquireErr, ConnectionTrait as _, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait as _, FromQueryResult as _, Order, QueryFilter as _,
-    QueryOrder as _, QueryResult, QuerySelect as _, QueryTrait as _, Select, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait as _,
+    DbBackend, DbErr, EntityTrait as _, Order, QueryFilter as _, QueryOrder as _, QueryResult,
+    QuerySelect as _, QueryTrait as _, Select, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait as _,
     sea_query::{
         Alias, Asterisk, Expr, ExprTrait as _, Func, JoinType, LikeExpr, NullOrdering, Query,
         SelectStatement,
@@ -116,7 +116,7 @@ impl Store {
         let total = first.try_get::<i64>("", TOTAL)?;
         let mut items = rows
             .iter()
-            .map(|row| User::try_from(UserRow::from_query_result(row, "")?))
+            .map(|row| User::try_from(UserRow::read(row, 0)?))
             .collect::<Result<Vec<_>, _>>()?;
         // One extra row says whether a next page exists, and where it starts.
         let per_page = usize::try_from(query.per_page).unwrap_or(usize::MAX);

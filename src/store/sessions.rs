@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use entity::{refresh_token, session, user};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait as _, Condition, ConnectionTrait as _, EntityTrait as _, FromQueryResult,
-    IdenStatic as _, QueryFilter as _, QueryOrder as _,
+    ColumnTrait as _, Condition, ConnectionTrait as _, EntityTrait as _, IdenStatic as _,
+    QueryFilter as _, QueryOrder as _,
     sea_query::{Alias, Expr, ExprTrait as _, JoinType, Query},
 };
 use uuid::Uuid;
@@ -191,9 +191,10 @@ impl Store {
         let Some(row) = self.db.query_one(&select).await? else {
             return Ok(None);
         };
-        let caller = UserRow::from_query_result(&row, "c_")?.try_into()?;
-        let target = if row.try_get::<Option<Uuid>>("", "t_id")?.is_some() {
-            Some(UserRow::from_query_result(&row, "t_")?.try_into()?)
+        let target_at = USER_COLUMNS.len();
+        let caller = UserRow::read(&row, 0)?.try_into()?;
+        let target = if row.try_get_by_index::<Option<Uuid>>(target_at)?.is_some() {
+            Some(UserRow::read(&row, target_at)?.try_into()?)
         } else {
             None
         };

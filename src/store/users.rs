@@ -2,8 +2,8 @@
 
 use entity::{user, user_role_count};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait as _, EntityTrait as _, FromQueryResult, PaginatorTrait as _,
-    QueryFilter as _,
+    ActiveValue::Set, ColumnTrait as _, DbErr, EntityTrait as _, PaginatorTrait as _,
+    QueryFilter as _, QueryResult,
 };
 use uuid::Uuid;
 
@@ -37,7 +37,7 @@ pub(super) const USER_COLUMNS: [user::Column; 6] = [
 ];
 
 /// A user row read without its password hash (see [`USER_COLUMNS`]).
-#[derive(Debug, FromQueryResult)]
+#[derive(Debug)]
 pub(super) struct UserRow {
     id: Uuid,
     email: String,
@@ -45,6 +45,23 @@ pub(super) struct UserRow {
     role: String,
     created_at: chrono::DateTime<chrono::Utc>,
     updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl UserRow {
+    /// The row whose [`USER_COLUMNS`] are the statement's columns `first`
+    /// to `first + 5`, in that order. By position rather than by name: a
+    /// name is looked up in the row's column map, and a prefixed one is
+    /// formatted first, for every column of every row.
+    pub(super) fn read(row: &QueryResult, first: usize) -> Result<Self, DbErr> {
+        Ok(Self {
+            id: row.try_get_by_index(first)?,
+            email: row.try_get_by_index(first + 1)?,
+            name: row.try_get_by_index(first + 2)?,
+            role: row.try_get_by_index(first + 3)?,
+            created_at: row.try_get_by_index(first + 4)?,
+            updated_at: row.try_get_by_index(first + 5)?,
+        })
+    }
 }
 
 impl TryFrom<UserRow> for User {
