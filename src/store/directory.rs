@@ -9,7 +9,7 @@ use sea_orm::{
     ColumnTrait as _, Condition, ConnAcquireErr, ConnectionTrait as _, DatabaseTransaction,
     DbBackend, DbErr, EntityTrait as _, Order, QueryFilter as _, QueryOrder as _, QueryResult,
     QuerySelect as _, QueryTrait as _, Select, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait as _,
+    TransactionTrait as _, UpdateMany,
     sea_query::{
         Alias, Asterisk, Expr, ExprTrait as _, Func, JoinType, LikeExpr, NullOrdering, Query,
         SelectStatement,
@@ -176,6 +176,11 @@ impl Store {
         change: UserChange,
         expected: Option<DateTime<Utc>>,
     ) -> Result<User, StoreError> {
+        if change.role != Some(Role::User)
+            && let Some(user) = self.update_user_at_once(id, &change, expected).await?
+        {
+            return Ok(user);
+        }
         let txn = self.write_transaction().await?;
         // Admin rows are locked before the target row, in id order, by every
         // writer that may remove an admin: the same lock order everywhere
@@ -194,23 +199,9 @@ impl Store {
         }
         // `updated_at` always moves forward, so the ETag always changes.
         let updated_at = Ord::max(now(), current.updated_at + TimeDelta::microseconds(1));
-        let mut update = user::Entity::update_many()
-            .col_expr(user::Column::UpdatedAt, Expr::value(updated_at))
-            .filter(user::Column::Id.eq(id));
-        if let Some(email) = &change.email {
-            update = update.col_expr(user::Column::Email, Expr::value(email.as_ref()));
-        }
-        if let Some(name) = &change.name {
-            update = update.col_expr(
-                user::Column::Name,
-                Expr::value(name.as_ref().map(|n| n.as_ref().to_owned())),
-            );
-        }
-        if let Some(role) = change.role {
-            update = update.col_expr(user::Column::Role, Expr::value(role.as_str()));
-        }
         // RETURNING: the row as written, without another statement.
-        let user = update
+        let user = change
+            .update(id, updated_at)
             .exec_with_returning(&*txn)
             .await
             .map_err(|e| on_unique(e, StoreError::EmailTaken))?
@@ -218,6 +209,35 @@ impl Store {
             .ok_or(StoreError::NotFound)?;
         txn.commit().await?;
         user.try_into()
+    }
+
+    /// [`Self::update_user`] as one `UPDATE … RETURNING`, for a change that
+    /// cannot remove an admin: no transaction, no read first (on SQLite,
+    /// every statement is a hop to the connection's thread). The row is
+    /// written only if its `updated_at` is before now (and is `expected`,
+    /// if given), so the ETag still always changes. `None` when no row was
+    /// written: no such user, a stale `If-Match`, or an `updated_at` not
+    /// before the clock; the transaction in [`Self::update_user`] then tells
+    /// these apart.
+    async fn update_user_at_once(
+        &self,
+        id: Uuid,
+        change: &UserChange,
+        expected: Option<DateTime<Utc>>,
+    ) -> Result<Option<User>, StoreError> {
+        let at = now();
+        let mut update = change.update(id, at).filter(user::Column::UpdatedAt.lt(at));
+        if let Some(expected) = expected {
+            update = update.filter(user::Column::UpdatedAt.eq(expected));
+        }
+        let _turn = self.writer_turn().await?;
+        update
+            .exec_with_returning(&self.db)
+            .await
+            .map_err(|e| on_unique(e, StoreError::EmailTaken))?
+            .pop()
+            .map(TryInto::try_into)
+            .transpose()
     }
 
     /// Deletes a user and (by cascade) its sessions. With `expected`, only if
@@ -250,14 +270,7 @@ impl Store {
     /// 100 ms at a time), which made concurrent writes slow and their tail
     /// long. Other processes on the same file still meet the busy timeout.
     pub(super) async fn write_transaction(&self) -> Result<WriteTransaction, StoreError> {
-        let turn = match self.db.get_database_backend() {
-            DbBackend::Sqlite => Some(
-                tokio::time::timeout(self.writer_timeout, Arc::clone(&self.writer).lock_owned())
-                    .await
-                    .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?,
-            ),
-            _ => None,
-        };
+        let turn = self.writer_turn().await?;
         let txn = self
             .db
             .begin_with_options(TransactionOptions {
@@ -266,6 +279,42 @@ impl Store {
             })
             .await?;
         Ok(WriteTransaction { txn, _turn: turn })
+    }
+
+    /// This process's SQLite writer turn (see [`Self::write_transaction`]);
+    /// `None` on Postgres.
+    async fn writer_turn(&self) -> Result<Option<OwnedMutexGuard<()>>, StoreError> {
+        match self.db.get_database_backend() {
+            DbBackend::Sqlite => Ok(Some(
+                tokio::time::timeout(self.writer_timeout, Arc::clone(&self.writer).lock_owned())
+                    .await
+                    .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?,
+            )),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl UserChange {
+    /// The `UPDATE` of user `id` that applies this change and sets
+    /// `updated_at`.
+    fn update(&self, id: Uuid, updated_at: DateTime<Utc>) -> UpdateMany<user::Entity> {
+        let mut update = user::Entity::update_many()
+            .col_expr(user::Column::UpdatedAt, Expr::value(updated_at))
+            .filter(user::Column::Id.eq(id));
+        if let Some(email) = &self.email {
+            update = update.col_expr(user::Column::Email, Expr::value(email.as_ref()));
+        }
+        if let Some(name) = &self.name {
+            update = update.col_expr(
+                user::Column::Name,
+                Expr::value(name.as_ref().map(|n| n.as_ref().to_owned())),
+            );
+        }
+        if let Some(role) = self.role {
+            update = update.col_expr(user::Column::Role, Expr::value(role.as_str()));
+        }
+        update
     }
 }
 

@@ -71,10 +71,11 @@ pub async fn insert_users(app: &TestApp, users: &[NewUser]) -> Vec<Uuid> {
     ids
 }
 
-/// Sets a user's `created_at` directly (the API never changes it).
-pub async fn set_created_at(app: &TestApp, id: Uuid, created_at: DateTime<Utc>) {
+/// Sets a user's `created_at` or `updated_at` directly (the API sets
+/// neither to a chosen time).
+pub async fn set_time(app: &TestApp, id: Uuid, column: user::Column, at: DateTime<Utc>) {
     user::Entity::update_many()
-        .col_expr(user::Column::CreatedAt, Expr::value(created_at))
+        .col_expr(column, Expr::value(at))
         .filter(user::Column::Id.eq(id))
         .exec(app.db.conn())
         .await

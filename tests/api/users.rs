@@ -1,11 +1,12 @@
 //! `/users`: listing, reading, creating, replacing, patching and deleting.
 
-use chrono::TimeDelta;
+use chrono::{TimeDelta, Utc};
+use entity::user;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::{
-    fixtures::{NewUser, delete_user, insert_users, set_created_at},
+    fixtures::{NewUser, delete_user, insert_users, set_time},
     helpers::{ADMIN_EMAIL, PASSWORD, TestApp, assert_problem, backends, item_strings, tally},
 };
 
@@ -644,6 +645,42 @@ async fn role_and_email_rules_for_non_admins() {
     }
 }
 
+/// A change goes through as one `UPDATE` only while the row's `updated_at`
+/// is before the clock; otherwise (a clock set back, or two changes in one
+/// microsecond) the transaction still moves it forward, so the ETag changes.
+#[tokio::test]
+async fn updated_at_moves_forward_even_past_the_clock() {
+    for backend in backends() {
+        let app = TestApp::spawn(&backend).await;
+        let (ann, tokens) = app.signed_up("ann@x.io").await;
+        let id = ann["id"].as_str().unwrap().parse().unwrap();
+        let path = format!("/users/{id}");
+        let ahead = Utc::now() + TimeDelta::hours(1);
+        set_time(&app, id, user::Column::UpdatedAt, ahead).await;
+        let tag = app.get_auth(&path, &tokens.access).await.headers()["etag"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let mut last = ahead.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        for (n, if_match) in [Some(tag), None].into_iter().enumerate() {
+            let mut request = app
+                .request(Method::PATCH, &path)
+                .bearer_auth(&tokens.access)
+                .json(&json!({"name": format!("Ann {n}")}));
+            if let Some(tag) = if_match {
+                request = request.header("if-match", tag);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{backend:?}");
+            let patched: Value = response.json().await.unwrap();
+            let updated = patched["updated_at"].as_str().unwrap().to_owned();
+            assert!(updated > last, "{updated} after {last} ({backend:?})");
+            assert_eq!(patched["name"], format!("Ann {n}"));
+            last = updated;
+        }
+    }
+}
+
 #[tokio::test]
 async fn if_match_guards_writes() {
     for backend in backends() {
@@ -1009,7 +1046,13 @@ async fn offset_pages_follow_every_write_from_any_instance() {
         pages_agree(3, "an insert and a delete in SQL").await;
 
         // Roster never moves a user's created_at; SQL can.
-        set_created_at(&other, ids[5], users[35].created_at).await;
+        set_time(
+            &other,
+            ids[5],
+            user::Column::CreatedAt,
+            users[35].created_at,
+        )
+        .await;
         pages_agree(0, "a created_at changed in SQL").await;
     }
 }
