@@ -204,7 +204,8 @@ impl JwtKeys {
         }
         let claims =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims;
-        self.verified.insert(token, &claims);
+        self.verified
+            .insert(token, &claims, now.saturating_sub(self.validation.leeway));
         Ok(claims)
     }
 }
@@ -220,9 +221,9 @@ const VERIFIED_CAPACITY: usize = 4096;
 /// `GET /users/{id}`. Only tokens that verified in full get in, keyed by a
 /// randomly keyed hash and compared in constant time, so no entry can be
 /// reached by a token that differs in a single byte. Revocation is not
-/// cached: every request still reads its session. Full, the cache is
-/// emptied: a client with more live tokens than this pays the full check,
-/// as before. No `Debug`: the tokens are credentials.
+/// cached: every request still reads its session. Full, the cache drops
+/// its expired tokens, or else all of them: clients with more live tokens
+/// than this pay the full check, as before. No `Debug`: the tokens are credentials.
 #[derive(Default)]
 struct VerifiedTokens {
     hasher: RandomState,
@@ -239,10 +240,15 @@ impl VerifiedTokens {
             .map(|()| claims.clone())
     }
 
-    fn insert(&self, token: &str, claims: &Claims) {
+    /// Remembers `token`. Full, the cache first lets go of the tokens that
+    /// expired before `expired_before`, then of all if that freed nothing.
+    fn insert(&self, token: &str, claims: &Claims, expired_before: u64) {
         let key = self.hasher.hash_one(token);
         // A poisoned lock only means a panic elsewhere: the cache stays unused.
         if let Ok(mut entries) = self.entries.write() {
+            if entries.len() >= VERIFIED_CAPACITY {
+                entries.retain(|_, (_, known)| known.exp >= expired_before);
+            }
             if entries.len() >= VERIFIED_CAPACITY {
                 entries.clear();
             }
@@ -418,9 +424,11 @@ mod tests {
             .unwrap_err();
         assert_eq!(early.kind(), &ErrorKind::ImmatureSignature);
         // One byte changed in the signature or the payload: checked in full.
+        // (A middle character: the last one of a signature also holds
+        // padding bits.)
         let mut signature = token.clone().into_bytes();
-        let last = signature.len() - 1;
-        signature[last] = if signature[last] == b'A' { b'B' } else { b'A' };
+        let at = signature.len() - 10;
+        signature[at] = if signature[at] == b'A' { b'B' } else { b'A' };
         let mut payload = token.clone().into_bytes();
         let at = token.find('.').unwrap() + 3;
         payload[at] = if payload[at] == b'A' { b'B' } else { b'A' };
@@ -437,6 +445,28 @@ mod tests {
         ))))
         .unwrap();
         assert!(other.verify(&token).is_err());
+    }
+
+    #[test]
+    fn a_full_cache_drops_expired_tokens_first() {
+        let keys = hs256();
+        let now = jsonwebtoken::get_current_timestamp();
+        let live = sign_hs256(&claims_json(|_| {}), SECRET);
+        keys.verify(&live).unwrap();
+        // Fill the rest with tokens that expired (as far as the cache can
+        // tell: they verified at a clock an hour ago).
+        for _ in 1..VERIFIED_CAPACITY {
+            let claims: Claims =
+                serde_json::from_value(claims_json(|c| c["exp"] = (now - 3600).into())).unwrap();
+            let token = sign_hs256(&serde_json::to_value(&claims).unwrap(), SECRET);
+            keys.verified
+                .insert(&token, &claims, now - 3600 - LEEWAY_SECS);
+        }
+        let fresh = sign_hs256(&claims_json(|_| {}), SECRET);
+        keys.verify(&fresh).unwrap();
+        let entries = keys.verified.entries.read().unwrap();
+        assert_eq!(entries.len(), 2, "the two live tokens stay");
+        assert!(entries.values().all(|(_, c)| c.exp > now));
     }
 
     #[test]

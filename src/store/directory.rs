@@ -212,25 +212,32 @@ impl Store {
     }
 
     /// [`Self::update_user`] as one `UPDATE … RETURNING`, for a change that
-    /// cannot remove an admin: no transaction, no read first (on SQLite,
-    /// every statement is a hop to the connection's thread). The row is
-    /// written only if its `updated_at` is before now (and is `expected`,
-    /// if given), so the ETag still always changes. `None` when no row was
-    /// written: no such user, a stale `If-Match`, or an `updated_at` not
-    /// before the clock; the transaction in [`Self::update_user`] then tells
-    /// these apart.
+    /// does not set the role to `user` and so cannot remove an admin: no
+    /// transaction, no read first (on SQLite, every statement is a hop to
+    /// the connection's thread). The row is written only if its
+    /// `updated_at` is before now (and is `expected`, if given), so the
+    /// ETag still always changes. `None` when no row was written: no such
+    /// user, a stale `If-Match`, or an `updated_at` not before the clock;
+    /// the transaction in [`Self::update_user`] then tells these apart.
+    ///
+    /// On SQLite the comparisons are of text: sqlx writes every timestamp
+    /// in UTC as `YYYY-MM-DDTHH:MM:SS[.fff[fff]]+00:00`, whose text order
+    /// is time order. A value in another form, written outside Roster,
+    /// could compare wrongly.
     async fn update_user_at_once(
         &self,
         id: Uuid,
         change: &UserChange,
         expected: Option<DateTime<Utc>>,
     ) -> Result<Option<User>, StoreError> {
+        // The clock is read after the wait for the SQLite writer turn, so
+        // the writers that went before have written earlier times.
+        let _turn = self.writer_turn().await?;
         let at = now();
         let mut update = change.update(id, at).filter(user::Column::UpdatedAt.lt(at));
         if let Some(expected) = expected {
             update = update.filter(user::Column::UpdatedAt.eq(expected));
         }
-        let _turn = self.writer_turn().await?;
         update
             .exec_with_returning(&self.db)
             .await

@@ -36,6 +36,19 @@ pub(super) const USER_COLUMNS: [user::Column; 6] = [
     user::Column::UpdatedAt,
 ];
 
+// `UserRow::read` takes the columns by position, in this order.
+const _: () = assert!(matches!(
+    USER_COLUMNS,
+    [
+        user::Column::Id,
+        user::Column::Email,
+        user::Column::Name,
+        user::Column::Role,
+        user::Column::CreatedAt,
+        user::Column::UpdatedAt,
+    ]
+));
+
 /// A user row read without its password hash (see [`USER_COLUMNS`]).
 #[derive(Debug)]
 pub(super) struct UserRow {
