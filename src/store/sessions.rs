@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use entity::{refresh_token, session, user};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait as _, Condition, ConnectionTrait as _, EntityTrait as _, IdenStatic as _,
-    QueryFilter as _, QueryOrder as _,
-    sea_query::{Alias, Expr, ExprTrait as _, JoinType, Query},
+    ColumnTrait as _, Condition, ConnectionTrait as _, EntityTrait as _, QueryFilter as _,
+    QueryOrder as _,
+    sea_query::{Expr, ExprTrait as _, JoinType, Query},
 };
 use uuid::Uuid;
 
@@ -162,29 +162,26 @@ impl Store {
         user_id: Uuid,
         target: Uuid,
     ) -> Result<Option<(User, Option<User>)>, StoreError> {
-        let (caller, other) = (Alias::new("caller"), Alias::new("target"));
+        // Static aliases, and no column aliases (the row is read by
+        // position): nothing here allocates a name.
+        let (caller, other) = ("caller", "target");
         let mut select = Query::select();
-        for (alias, prefix) in [(&caller, "c_"), (&other, "t_")] {
-            for column in USER_COLUMNS {
-                select.expr_as(
-                    Expr::col((alias.clone(), column)),
-                    Alias::new(format!("{prefix}{}", column.as_str())),
-                );
-            }
+        for alias in [caller, other] {
+            select.columns(USER_COLUMNS.map(|column| (alias, column)));
         }
         select
             .from(session::Entity)
             .join_as(
                 JoinType::InnerJoin,
                 user::Entity,
-                caller.clone(),
+                caller,
                 Expr::col((caller, user::Column::Id))
                     .equals((session::Entity, session::Column::UserId)),
             )
             .join_as(
                 JoinType::LeftJoin,
                 user::Entity,
-                other.clone(),
+                other,
                 Expr::col((other, user::Column::Id)).eq(target),
             )
             .cond_where(live_session(session_id, user_id));
