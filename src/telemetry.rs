@@ -41,27 +41,27 @@ pub enum LogTarget {
 /// Flushes exported spans when the process stops.
 #[derive(Debug)]
 pub struct TelemetryGuard {
-    provider: SdkTracerProvider,
+    provider: Option<SdkTracerProvider>,
 }
 
 impl TelemetryGuard {
     /// Exports what is buffered and stops the exporter.
     pub fn shutdown(self) {
-        if let Err(e) = self.provider.shutdown() {
+        if let Some(Err(e)) = self.provider.map(|p| p.shutdown()) {
             tracing::warn!(error = %e, "flushing traces failed");
         }
     }
 }
 
-/// Installs logging and tracing for the process.
+/// Installs logging and tracing for the process. Spans are built for
+/// OpenTelemetry only when `OTEL_EXPORTER_OTLP_ENDPOINT` names somewhere to
+/// send them; without it the request middleware still gives every request a
+/// trace id and span id (continuing an incoming `traceparent`) for its logs
+/// and its `traceparent` response header.
 #[must_use]
 pub fn init(log: &LogConfig, otel: &OtelConfig, target: LogTarget) -> TelemetryGuard {
-    let resource = Resource::builder()
-        .with_service_name(otel.service_name.clone())
-        .build();
-    let mut builder = SdkTracerProvider::builder().with_resource(resource);
     let mut unreachable = None;
-    if let Some(endpoint) = &otel.endpoint {
+    let provider = otel.endpoint.as_ref().and_then(|endpoint| {
         let url = traces_url(endpoint);
         match opentelemetry_otlp::SpanExporter::builder()
             .with_http()
@@ -70,27 +70,37 @@ pub fn init(log: &LogConfig, otel: &OtelConfig, target: LogTarget) -> TelemetryG
             .build()
         {
             Ok(exporter) => {
-                builder = builder.with_batch_exporter(exporter);
                 if !reachable(&url) {
                     unreachable = Some(url);
                 }
+                let resource = Resource::builder()
+                    .with_service_name(otel.service_name.clone())
+                    .build();
+                Some(
+                    SdkTracerProvider::builder()
+                        .with_resource(resource)
+                        .with_batch_exporter(exporter)
+                        .build(),
+                )
             }
-            Err(e) => eprintln!("roster: cannot export traces to {url}: {e}"),
+            Err(e) => {
+                eprintln!("roster: cannot export traces to {url}: {e}");
+                None
+            }
         }
-    }
-    let provider = builder.build();
-    install(log, &provider, target);
+    });
+    install(log, provider.as_ref(), target);
     if let Some(url) = unreachable {
         tracing::warn!(%url, "the OTLP collector is not reachable; traces are dropped until it is");
     }
     TelemetryGuard { provider }
 }
 
-/// Installs the subscriber with a given tracer provider (tests pass one with
-/// an in-memory exporter). A second call in one process is a no-op.
-pub fn install(log: &LogConfig, provider: &SdkTracerProvider, target: LogTarget) {
+/// Installs the subscriber, with an OpenTelemetry layer feeding `provider`
+/// when there is one (tests pass one with an in-memory exporter). A second
+/// call in one process is a no-op.
+pub fn install(log: &LogConfig, provider: Option<&SdkTracerProvider>, target: LogTarget) {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    opentelemetry::global::set_tracer_provider(provider.clone());
     // The SDK's own export errors repeat every few seconds while a collector
     // is down; `init` logs one warning instead, unless RUST_LOG asks for them.
     let directives = if log.filter.contains("opentelemetry") {
@@ -131,17 +141,20 @@ pub fn install(log: &LogConfig, provider: &SdkTracerProvider, target: LogTarget)
     // idle times (two clock reads on every poll of a request). Nothing reads
     // the OpenTelemetry context from a thread-local, so entering a span need
     // not install it there.
-    let traces = tracing_opentelemetry::layer()
-        .with_tracer(provider.tracer("roster"))
-        .with_location(false)
-        .with_threads(false)
-        .with_tracked_inactivity(false)
-        .with_context_activation(false)
-        .with_filter(
-            Targets::new()
-                .with_target("roster", Level::INFO)
-                .with_target(ACCESS_LOG, LevelFilter::OFF),
-        );
+    let traces = provider.map(|provider| {
+        opentelemetry::global::set_tracer_provider(provider.clone());
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("roster"))
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
+            .with_context_activation(false)
+            .with_filter(
+                Targets::new()
+                    .with_target("roster", Level::INFO)
+                    .with_target(ACCESS_LOG, LevelFilter::OFF),
+            )
+    });
     // `try_init` fails only when a subscriber is already installed.
     let _ = tracing_subscriber::registry()
         .with(fmt)

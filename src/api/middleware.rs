@@ -11,8 +11,9 @@ use std::{
 
 use opentelemetry::{
     propagation::Extractor,
-    trace::{SpanContext, TraceContextExt as _},
+    trace::{SpanContext, TraceContextExt as _, TraceFlags},
 };
+use opentelemetry_sdk::trace::{IdGenerator as _, RandomIdGenerator};
 use poem::{
     Endpoint, IntoResponse, Middleware, PathPattern, Request, Response,
     http::{HeaderMap, HeaderValue, header},
@@ -116,42 +117,45 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             .map_or_else(new_request_id, str::to_owned);
         let method = req.method().clone();
         let method_label = method_label(&method);
+        // Every value is computed only when some layer takes the span: with
+        // no OpenTelemetry layer (no exporter) and logs above `info`, none does.
         let span = tracing::info_span!(
             "request",
             otel.kind = "server",
             otel.status_code = Empty,
-            request_id = %request_id,
+            request_id = request_id.as_str(),
             trace_id = Empty,
             span_id = Empty,
             http.request.method = method_label,
-            http.request.method_original = Empty,
+            http.request.method_original = (method_label == OTHER_METHOD).then(|| method.as_str()),
             http.route = Empty,
-            url.path = %req.uri().path(),
+            url.path = req.uri().path(),
             http.response.status_code = Empty,
-            user_agent.original = Empty,
-            client.address = Empty,
+            user_agent.original = req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+            client.address = req
+                .remote_addr()
+                .as_socket_addr()
+                .map(|addr| tracing::field::display(addr.ip())),
             enduser.id = Empty,
         );
-        if method_label == OTHER_METHOD {
-            span.record("http.request.method_original", method.as_str());
-        }
-        if let Some(agent) = req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-        {
-            span.record("user_agent.original", agent);
-        }
-        if let Some(addr) = req.remote_addr().as_socket_addr() {
-            span.record("client.address", addr.ip().to_string());
-        }
         let parent =
             opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(req.headers())));
+        let remote = parent.span().span_context().clone();
         let _ = span.set_parent(parent);
-        let span_context = span.context().span().span_context().clone();
-        if span_context.is_valid() {
-            span.record("trace_id", span_context.trace_id().to_string());
-            span.record("span_id", span_context.span_id().to_string());
+        let exported = span.context().span().span_context().clone();
+        let traced = exported.is_valid();
+        let span_context = if traced {
+            exported
+        } else {
+            local_span_context(&remote)
+        };
+        let traceparent = Traceparent::of(&span_context);
+        if !span.is_disabled() {
+            span.record("trace_id", traceparent.trace_id());
+            span.record("span_id", traceparent.span_id());
         }
         if let Some(metrics) = &self.context.metrics {
             metrics.request_started(method_label);
@@ -194,22 +198,27 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             );
             let status = response.status().as_u16();
             let current = tracing::Span::current();
-            // The OpenTelemetry span has started (its ids were read above), so
-            // its name is set on it directly rather than through `otel.name`.
-            current
-                .context()
-                .span()
-                .update_name(format!("{} {route}", span_method(method_label)));
-            current.record("http.route", &*route);
-            current.record("http.response.status_code", status);
-            if status >= 500 {
-                current.record("otel.status_code", "ERROR");
+            if traced {
+                // The OpenTelemetry span has started (its ids were read
+                // above), so its name is set on it directly rather than
+                // through `otel.name`.
+                current
+                    .context()
+                    .span()
+                    .update_name(format!("{} {route}", span_method(method_label)));
+            }
+            if !current.is_disabled() {
+                current.record("http.route", &*route);
+                current.record("http.response.status_code", status);
+                if status >= 500 {
+                    current.record("otel.status_code", "ERROR");
+                }
             }
             let headers = response.headers_mut();
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 headers.insert(REQUEST_ID, value);
             }
-            if let Some(value) = traceparent(&span_context) {
+            if let Some(value) = traceparent.header() {
                 headers.insert("traceparent", value);
             }
             let elapsed = started.elapsed();
@@ -240,18 +249,70 @@ fn span_method(label: &'static str) -> &'static str {
     if label == OTHER_METHOD { "HTTP" } else { label }
 }
 
-/// The server span as a W3C `traceparent`, so a client can find its request.
-fn traceparent(context: &SpanContext) -> Option<HeaderValue> {
-    if !context.is_valid() {
-        return None;
+/// The request's span context when no OpenTelemetry layer builds one
+/// (traces are not exported): a new span id in the caller's trace, keeping
+/// its flags, or else a new trace that is not sampled (nothing records it).
+fn local_span_context(remote: &SpanContext) -> SpanContext {
+    let ids = RandomIdGenerator::default();
+    let (trace_id, flags) = if remote.is_valid() {
+        (remote.trace_id(), remote.trace_flags())
+    } else {
+        (ids.new_trace_id(), TraceFlags::default())
+    };
+    SpanContext::new(
+        trace_id,
+        ids.new_span_id(),
+        flags,
+        false,
+        remote.trace_state().clone(),
+    )
+}
+
+/// The server span as a W3C `traceparent` (`00-{trace id}-{span id}-{flags}`,
+/// lowercase hex), written once: the response header and the span's
+/// `trace_id` and `span_id` fields are all read from it.
+struct Traceparent {
+    text: [u8; 55],
+    valid: bool,
+}
+
+impl Traceparent {
+    fn of(context: &SpanContext) -> Self {
+        fn hex(bytes: &[u8], out: &mut [u8]) {
+            const DIGITS: &[u8; 16] = b"0123456789abcdef";
+            for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+                pair[0] = DIGITS[usize::from(byte >> 4)];
+                pair[1] = DIGITS[usize::from(byte & 0xf)];
+            }
+        }
+        let mut text = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        hex(&context.trace_id().to_bytes(), &mut text[3..35]);
+        hex(&context.span_id().to_bytes(), &mut text[36..52]);
+        hex(&[context.trace_flags().to_u8()], &mut text[53..55]);
+        Self {
+            text,
+            valid: context.is_valid(),
+        }
     }
-    let value = format!(
-        "00-{}-{}-{:02x}",
-        context.trace_id(),
-        context.span_id(),
-        context.trace_flags().to_u8()
-    );
-    HeaderValue::from_str(&value).ok()
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits, letters and dashes are ever written.
+        std::str::from_utf8(&self.text).unwrap_or_default()
+    }
+
+    fn trace_id(&self) -> &str {
+        &self.as_str()[3..35]
+    }
+
+    fn span_id(&self) -> &str {
+        &self.as_str()[36..52]
+    }
+
+    fn header(&self) -> Option<HeaderValue> {
+        self.valid
+            .then(|| HeaderValue::from_str(self.as_str()).ok())
+            .flatten()
+    }
 }
 
 /// 1-128 characters of `[A-Za-z0-9._-]`: safe to echo in a header and a log line.
@@ -280,6 +341,59 @@ mod tests {
         assert!(!is_sane_request_id("a b"));
         assert!(!is_sane_request_id("a\"b"));
         assert!(!is_sane_request_id("ünïcode"));
+    }
+
+    #[test]
+    fn traceparent_is_the_w3c_rendering_of_the_span_context() {
+        let ids = RandomIdGenerator::default();
+        for flags in [TraceFlags::default(), TraceFlags::SAMPLED] {
+            for _ in 0..1000 {
+                let context = SpanContext::new(
+                    ids.new_trace_id(),
+                    ids.new_span_id(),
+                    flags,
+                    false,
+                    opentelemetry::trace::TraceState::default(),
+                );
+                let traceparent = Traceparent::of(&context);
+                let expected = format!(
+                    "00-{:032x}-{:016x}-{:02x}",
+                    u128::from_be_bytes(context.trace_id().to_bytes()),
+                    u64::from_be_bytes(context.span_id().to_bytes()),
+                    flags.to_u8()
+                );
+                assert_eq!(traceparent.header().unwrap(), expected.as_str());
+                assert_eq!(traceparent.trace_id(), context.trace_id().to_string());
+                assert_eq!(traceparent.span_id(), context.span_id().to_string());
+            }
+        }
+        assert!(
+            Traceparent::of(&SpanContext::empty_context())
+                .header()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn local_span_contexts_continue_the_callers_trace_or_start_one() {
+        let remote = SpanContext::new(
+            opentelemetry::trace::TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            opentelemetry::trace::SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            TraceFlags::SAMPLED,
+            true,
+            opentelemetry::trace::TraceState::default(),
+        );
+        let continued = local_span_context(&remote);
+        assert!(continued.is_valid() && !continued.is_remote());
+        assert_eq!(continued.trace_id(), remote.trace_id());
+        assert_ne!(continued.span_id(), remote.span_id());
+        assert!(continued.is_sampled());
+
+        let a = local_span_context(&SpanContext::empty_context());
+        let b = local_span_context(&SpanContext::empty_context());
+        assert!(a.is_valid() && b.is_valid());
+        assert_ne!(a.trace_id(), b.trace_id());
+        assert!(!a.is_sampled(), "nothing records a trace Roster starts");
     }
 
     #[test]

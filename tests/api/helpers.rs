@@ -31,13 +31,12 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
-        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
         roster::telemetry::install(
             &LogConfig {
                 format: LogFormat::Pretty,
                 filter: "info,sqlx=warn".into(),
             },
-            &provider,
+            None,
             roster::telemetry::LogTarget::Stdout,
         );
     }

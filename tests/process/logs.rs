@@ -113,3 +113,83 @@ async fn logs_are_json_lines_with_request_ids_and_no_secrets() {
         }
     }
 }
+
+/// The trace id and span id of a `traceparent` header, and its flags.
+fn traceparent_of(response: &reqwest::Response) -> (String, String, String) {
+    let header = response.headers()["traceparent"].to_str().unwrap();
+    let parts: Vec<&str> = header.split('-').collect();
+    assert_eq!(parts.len(), 4, "{header}");
+    assert_eq!(parts[0], "00", "{header}");
+    assert!(
+        parts[1].len() == 32 && parts[2].len() == 16 && parts[3].len() == 2,
+        "{header}"
+    );
+    assert!(parts[1].bytes().any(|b| b != b'0'), "{header}");
+    assert!(parts[2].bytes().any(|b| b != b'0'), "{header}");
+    (parts[1].into(), parts[2].into(), parts[3].into())
+}
+
+/// With no OTLP endpoint nothing builds spans for export, yet every request
+/// still has a trace id and span id: the caller's trace when it sent one,
+/// the same in its log line and its `traceparent` response header.
+#[tokio::test(flavor = "multi_thread")]
+async fn trace_ids_reach_logs_and_responses_without_an_exporter() {
+    let server = Process::start(&[("RUST_LOG", "info")]);
+    let client = reqwest::Client::new();
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let continued = client
+        .get(server.url("/health/live"))
+        .header("x-request-id", "continued")
+        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
+        .send()
+        .await
+        .unwrap();
+    let continued = traceparent_of(&continued);
+    assert_eq!(continued.0, trace_id);
+    assert_ne!(continued.1, caller_span, "the server's span is its own");
+    assert_eq!(continued.2, "01", "the caller's sampling decision is kept");
+
+    let fresh = client
+        .get(server.url("/health/live"))
+        .header("x-request-id", "fresh")
+        .send()
+        .await
+        .unwrap();
+    let fresh = traceparent_of(&fresh);
+    assert_ne!(fresh.0, trace_id);
+    assert_eq!(fresh.2, "00", "nothing records the new trace");
+
+    let broken = client
+        .get(server.url("/health/live"))
+        .header("x-request-id", "broken")
+        .header("traceparent", "00-not-a-trace-01")
+        .send()
+        .await
+        .unwrap();
+    let broken = traceparent_of(&broken);
+    assert_ne!(broken.0, fresh.0, "each new trace has its own id");
+
+    let (_, lines) = tokio::task::spawn_blocking(move || {
+        let mut server = server;
+        server.stop()
+    })
+    .await
+    .unwrap();
+    let access = |request_id: &str| -> Value {
+        lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["message"] == "request finished" && l["span"]["request_id"] == request_id)
+            .unwrap_or_else(|| panic!("no access line for {request_id}"))
+    };
+    for (request_id, (trace, span, _)) in [
+        ("continued", &continued),
+        ("fresh", &fresh),
+        ("broken", &broken),
+    ] {
+        let line = access(request_id);
+        assert_eq!(line["span"]["trace_id"], trace.as_str(), "{line}");
+        assert_eq!(line["span"]["span_id"], span.as_str(), "{line}");
+    }
+}

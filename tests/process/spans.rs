@@ -19,7 +19,7 @@ static EXPORTER: LazyLock<InMemorySpanExporter> = LazyLock::new(|| {
             format: LogFormat::Json,
             filter: "warn".into(),
         },
-        &provider,
+        Some(&provider),
         roster::telemetry::LogTarget::Stderr,
     );
     exporter
