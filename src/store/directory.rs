@@ -6,10 +6,10 @@ use entity::{session, user, user_role_count};
 use std::sync::Arc;
 
 use sea_orm::{
-    ColumnTrait as _, Condition, ConnAcquireErr, ConnectionTrait as _, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait as _, Order, QueryFilter as _, QueryOrder as _, QueryResult,
-    QuerySelect as _, QueryTrait as _, Select, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait as _, UpdateMany,
+    ColumnTrait as _, Condition, ConnAcquireErr, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait as _, Order, QueryFilter as _, QueryOrder as _, QueryResult, QuerySelect as _,
+    QueryTrait as _, Select, SqliteTransactionMode, TransactionOptions, TransactionTrait as _,
+    UpdateMany,
     sea_query::{
         Alias, Asterisk, Expr, ExprTrait as _, Func, JoinType, LikeExpr, NullOrdering, Query,
         SelectStatement,
@@ -88,7 +88,7 @@ impl Store {
             .filter(|_| offset > 0)
             .and_then(|scope| self.offsets.nearest(scope, offset));
         let statement = list_statement(caller, query, scope, offset, anchor);
-        let mut rows = self.db.query_all(&statement).await?;
+        let mut rows = self.query_all(&statement).await?;
         let version_of = |rows: &[QueryResult]| {
             rows.first()
                 .filter(|_| scope.is_some())
@@ -100,7 +100,6 @@ impl Store {
         {
             // The users changed since: the page starts elsewhere now.
             rows = self
-                .db
                 .query_all(&list_statement(caller, query, scope, offset, None))
                 .await?;
             // This statement began after the remembered row was read: a
@@ -157,7 +156,7 @@ impl Store {
         let count = Query::select()
             .expr_as(total_of(filter, self::filtered(filter)), TOTAL)
             .to_owned();
-        let total = match self.db.query_one(&count).await? {
+        let total = match self.query_one(&count).await? {
             Some(row) => row.try_get::<i64>("", TOTAL)?,
             None => 0,
         };

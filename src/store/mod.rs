@@ -10,7 +10,10 @@ mod users;
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
-use sea_orm::{DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{
+    ConnectionTrait as _, DatabaseConnection, DatabaseConnectionType, DbErr, QueryResult, SqlErr,
+    StatementBuilder,
+};
 
 pub use directory::UserChange;
 pub use sessions::{RefreshOutcome, SessionInfo};
@@ -67,6 +70,34 @@ impl Store {
     pub const fn with_write_timeout(mut self, timeout: Duration) -> Self {
         self.writer_timeout = timeout;
         self
+    }
+
+    /// The first row of a read, from the backend's pool itself (which times
+    /// the statement for the metric callback, as always).
+    /// `ConnectionTrait::query_one` makes the same call through two boxed,
+    /// instrumented futures for a trace-level span Roster never enables;
+    /// moving those futures around was a fifth of a `GET /users/{id}`.
+    async fn query_one<S: StatementBuilder>(&self, stmt: &S) -> Result<Option<QueryResult>, DbErr> {
+        let stmt = self.db.get_database_backend().build(stmt);
+        match &self.db.inner {
+            #[cfg(feature = "sqlite")]
+            DatabaseConnectionType::SqlxSqlitePoolConnection(pool) => pool.query_one(stmt).await,
+            #[cfg(feature = "postgres")]
+            DatabaseConnectionType::SqlxPostgresPoolConnection(pool) => pool.query_one(stmt).await,
+            _ => self.db.query_one_raw(stmt).await,
+        }
+    }
+
+    /// Every row of a read, as [`Self::query_one`] reads one.
+    async fn query_all<S: StatementBuilder>(&self, stmt: &S) -> Result<Vec<QueryResult>, DbErr> {
+        let stmt = self.db.get_database_backend().build(stmt);
+        match &self.db.inner {
+            #[cfg(feature = "sqlite")]
+            DatabaseConnectionType::SqlxSqlitePoolConnection(pool) => pool.query_all(stmt).await,
+            #[cfg(feature = "postgres")]
+            DatabaseConnectionType::SqlxPostgresPoolConnection(pool) => pool.query_all(stmt).await,
+            _ => self.db.query_all_raw(stmt).await,
+        }
     }
 }
 

@@ -4,8 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::{refresh_token, session, user};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait as _, Condition, ConnectionTrait as _, EntityTrait as _, QueryFilter as _,
-    QueryOrder as _,
+    ColumnTrait as _, Condition, EntityTrait as _, QueryFilter as _, QueryOrder as _,
     sea_query::{Expr, ExprTrait as _, JoinType, Query},
 };
 use uuid::Uuid;
@@ -185,7 +184,7 @@ impl Store {
                 Expr::col((other, user::Column::Id)).eq(target),
             )
             .cond_where(live_session(session_id, user_id));
-        let Some(row) = self.db.query_one(&select).await? else {
+        let Some(row) = self.query_one(&select).await? else {
             return Ok(None);
         };
         let target_at = USER_COLUMNS.len();
