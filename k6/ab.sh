@@ -25,10 +25,15 @@ ROUNDS=$1 SECONDS_EACH=$2 DB=$(readlink -f "$3")
 shift 3
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 command -v wrk >/dev/null 2>&1 || { echo "ab.sh: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+names=$(for bin in "$@"; do basename "$(dirname "$(readlink -f "$bin")")"; done)
+[ "$(sort -u <<<"$names" | wc -l)" = $# ] ||
+    { echo "ab.sh: binaries are named by their directories, which must differ" >&2; exit 2; }
 LINES=$(mktemp /tmp/roster-ab.XXXX)
 TICK=$(getconf CLK_TCK)
+SERVER='' W=''
+trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$LINES" "$W"' EXIT
 REVERSED=()
-for bin in "$@"; do REVERSED=("$bin" "${REVERSED[@]}"); done
+for bin in "$@"; do REVERSED=("$bin" ${REVERSED[@]+"${REVERSED[@]}"}); done
 for round in $(seq "$ROUNDS"); do
     if [ $((round % 2)) = 1 ]; then order=("$@"); else order=("${REVERSED[@]}"); fi
     for bin in "${order[@]}"; do
@@ -37,11 +42,13 @@ for round in $(seq "$ROUNDS"); do
         cp "$DB" "$W/roster.db"
         PORT=$((20000 + RANDOM % 20000))
         URL=http://127.0.0.1:$PORT
-        (cd "$W" && DATABASE_URL="sqlite://$W/roster.db?mode=rwc" ROSTER_BIND=127.0.0.1:$PORT \
+        (cd "$W" && exec env -u OTEL_EXPORTER_OTLP_ENDPOINT DATABASE_URL="sqlite://$W/roster.db?mode=rwc" ROSTER_BIND=127.0.0.1:$PORT \
             ROSTER_JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n') \
-            ROSTER_LOG_FORMAT=json RUST_LOG=warn exec taskset -c 0 "$bin" serve >"$W/server.log" 2>&1) &
+            ROSTER_LOG_FORMAT=json RUST_LOG=warn taskset -c 0 "$bin" serve >"$W/server.log" 2>&1) &
         SERVER=$!
         for _ in $(seq 100); do curl -sf "$URL/health/live" >/dev/null && break; sleep 0.1; done
+        curl -sf "$URL/health/live" >/dev/null ||
+            { echo "ab.sh: $bin did not start; see $W/server.log" >&2; cat "$W/server.log" >&2; exit 1; }
         line="$(basename "$(dirname "$bin")") $round"
         for workload in W0 W1 W2c; do
             target=$URL paths='' token=''
@@ -56,12 +63,19 @@ for round in $(seq "$ROUNDS"); do
             out=$(WRK_TOKEN=$token WRK_PATHS=$paths WRK_SUMMARY=$W/$workload.json \
                 taskset -c 1 wrk -t1 -c16 -d"${SECONDS_EACH}s" -s "$ROOT/k6/wrk/roster.lua" "$target")
             after=$(awk '{print $14 + $15}' "/proc/$SERVER/stat")
+            if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
+                echo "ab.sh: $workload against $bin met errors:" >&2
+                echo "$out" >&2
+                exit 1
+            fi
             rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
             n=$(awk '/requests in/ {print $1}' <<<"$out")
-            line="$line $workload $rps $(((after - before) * 1000000 / TICK / n))"
+            line="$line $workload $rps $(awk -v t=$((after - before)) -v hz="$TICK" -v n="$n" \
+                'BEGIN { printf "%.1f", t * 1e6 / hz / n }')"
         done
         kill "$SERVER" 2>/dev/null || true
         wait "$SERVER" 2>/dev/null || true
+        SERVER=''
         rm -rf "$W"
         echo "$line" | tee -a "$LINES"
     done
@@ -75,7 +89,7 @@ for line in open(sys.argv[1]):
     if name not in order:
         order.append(name)
     for i in range(0, len(rest), 3):
-        runs[rest[i]][name].append((float(rest[i + 1]), int(rest[i + 2])))
+        runs[rest[i]][name].append((float(rest[i + 1]), float(rest[i + 2])))
 print("\n| workload | binary | requests/s (median) | ratio to first (median of rounds) | CPU µs/req (median) |")
 print("|---|---|---:|---:|---:|")
 for workload, by_binary in runs.items():
@@ -84,6 +98,6 @@ for workload, by_binary in runs.items():
         rows = by_binary[name]
         ratio = statistics.median(b[0] / a[0] for a, b in zip(first, rows))
         print(f"| {workload} | {name} | {statistics.median(r[0] for r in rows):,.0f} "
-              f"| {ratio:.2f}x | {statistics.median(r[1] for r in rows)} |")
+              f"| {ratio:.2f}x | {statistics.median(r[1] for r in rows):.1f} |")
 PY
 rm -f "$LINES"

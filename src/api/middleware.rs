@@ -296,8 +296,10 @@ impl Traceparent {
     }
 
     fn as_str(&self) -> &str {
-        // Only ASCII digits, letters and dashes are ever written.
-        std::str::from_utf8(&self.text).unwrap_or_default()
+        // Only ASCII digits, letters and dashes are ever written; the
+        // fallback has the same shape, so the slices below always hold.
+        std::str::from_utf8(&self.text)
+            .unwrap_or("00-00000000000000000000000000000000-0000000000000000-00")
     }
 
     fn trace_id(&self) -> &str {

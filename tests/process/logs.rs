@@ -168,7 +168,9 @@ async fn trace_ids_reach_logs_and_responses_without_an_exporter() {
         .await
         .unwrap();
     let broken = traceparent_of(&broken);
+    assert_ne!(broken.0, trace_id);
     assert_ne!(broken.0, fresh.0, "each new trace has its own id");
+    assert_eq!(broken.2, "00", "a broken traceparent starts a new trace");
 
     let (_, lines) = tokio::task::spawn_blocking(move || {
         let mut server = server;
@@ -192,4 +194,30 @@ async fn trace_ids_reach_logs_and_responses_without_an_exporter() {
         assert_eq!(line["span"]["trace_id"], trace.as_str(), "{line}");
         assert_eq!(line["span"]["span_id"], span.as_str(), "{line}");
     }
+}
+
+/// At `warn` no layer takes the request span, and nothing is built for it,
+/// yet the `traceparent` header still continues the caller's trace. (The
+/// start-up line, which tells the test the port, stays at `info`.)
+#[tokio::test(flavor = "multi_thread")]
+async fn trace_ids_reach_responses_when_no_layer_takes_the_span() {
+    let mut server = Process::start(&[("RUST_LOG", "warn,roster::startup=info")]);
+    let client = reqwest::Client::new();
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let continued = client
+        .get(server.url("/health/live"))
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .send()
+        .await
+        .unwrap();
+    let (trace, span, flags) = traceparent_of(&continued);
+    assert_eq!((trace.as_str(), flags.as_str()), (trace_id, "01"));
+    assert_ne!(span, "b7ad6b7169203331");
+    let fresh = client.get(server.url("/health/live")).send().await.unwrap();
+    let (fresh_trace, fresh_span, _) = traceparent_of(&fresh);
+    assert_ne!(fresh_trace, trace_id);
+    assert_ne!(fresh_span, span);
+    tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
 }
