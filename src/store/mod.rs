@@ -95,9 +95,8 @@ impl Store {
         }
     }
 
-    /// Every row of a read, as [`Self::query_one`] reads one.
-    async fn query_all<S: StatementBuilder>(&self, stmt: &S) -> Result<Vec<QueryResult>, DbErr> {
-        let stmt = self.db.get_database_backend().build(stmt);
+    /// Every row of a built statement, as [`Self::query_one`] reads one.
+    async fn fetch_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         match &self.db.inner {
             #[cfg(feature = "sqlite")]
             DatabaseConnectionType::SqlxSqlitePoolConnection(pool) => pool.query_all(stmt).await,

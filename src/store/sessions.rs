@@ -18,14 +18,10 @@ use super::{
 };
 use crate::domain::User;
 
-/// Session `session_id` of user `user_id`, not revoked and not expired: the
-/// bearer check's condition on `sessions`, for statements that fuse it.
-pub(super) fn live_session(session_id: Uuid, user_id: Uuid) -> Condition {
-    live_session_at(session_id, user_id, now())
-}
-
-/// [`live_session`] as of `at`.
-fn live_session_at(session_id: Uuid, user_id: Uuid, at: DateTime<Utc>) -> Condition {
+/// Session `session_id` of user `user_id`, not revoked and not expired at
+/// `at`: the bearer check's condition on `sessions`, for statements that
+/// fuse it.
+pub(super) fn live_session_at(session_id: Uuid, user_id: Uuid, at: DateTime<Utc>) -> Condition {
     Condition::all()
         .add(Expr::col((session::Entity, session::Column::Id)).eq(session_id))
         .add(Expr::col((session::Entity, session::Column::UserId)).eq(user_id))
