@@ -33,6 +33,22 @@ use crate::{
 #[cfg(feature = "sqlite")]
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// SQLite's page cache, in KiB, for the whole pool: each connection keeps
+/// its own, and the pool hands its connections out in turn, so every
+/// connection's cache meets the whole working set. Split evenly, a smaller
+/// pool gets larger caches that miss less, and a larger one does not grow
+/// the process.
+#[cfg(feature = "sqlite")]
+const SQLITE_PAGE_CACHE_KIB: u32 = 16 * 1024;
+
+/// Each connection's share of [`SQLITE_PAGE_CACHE_KIB`], at least 256 KiB,
+/// as `PRAGMA cache_size` takes it (negative: KiB rather than pages).
+#[cfg(feature = "sqlite")]
+fn sqlite_cache_size(max_connections: u32) -> String {
+    let kib = (SQLITE_PAGE_CACHE_KIB / max_connections.max(1)).max(256);
+    format!("-{kib}")
+}
+
 /// An arbitrary, fixed key for `pg_advisory_lock`, so that instances starting
 /// at once on one Postgres apply migrations one after the other.
 #[cfg(feature = "postgres")]
@@ -86,7 +102,8 @@ pub struct MigrationState {
 
 impl Database {
     /// Opens the pool. SQLite gets WAL, foreign keys, a busy timeout,
-    /// `synchronous=NORMAL` and a 1 MiB page cache on every connection.
+    /// `synchronous=NORMAL` and 16 MiB of page cache split across the
+    /// pool's connections (1 MiB each for the default 16).
     ///
     /// # Errors
     ///
@@ -106,10 +123,10 @@ impl Database {
                     .foreign_keys(true)
                     .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     .synchronous(SqliteSynchronous::Normal)
-                    // 1 MiB of page cache per connection (SQLite's default is
-                    // 2 MiB): 16 connections would otherwise hold 32 MiB of
-                    // pages the OS already caches for the file.
-                    .pragma("cache_size", "-1024");
+                    // SQLite's default is 2 MiB per connection: 16
+                    // connections would hold 32 MiB of pages the OS already
+                    // caches for the file.
+                    .pragma("cache_size", sqlite_cache_size(config.max_connections));
                 // No ping before each acquire: a connection to a file cannot
                 // go stale, and sqlx's SQLite ping is a round trip to the
                 // connection's worker thread, which the profile showed to
@@ -339,4 +356,18 @@ fn record_db_span(
         span.set_status(Status::error("statement failed"));
     }
     span.end_with_timestamp(end);
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::sqlite_cache_size;
+
+    #[test]
+    fn the_sqlite_page_cache_is_split_across_the_pool() {
+        assert_eq!(sqlite_cache_size(16), "-1024");
+        assert_eq!(sqlite_cache_size(4), "-4096");
+        assert_eq!(sqlite_cache_size(1), "-16384");
+        assert_eq!(sqlite_cache_size(0), "-16384");
+        assert_eq!(sqlite_cache_size(1_000), "-256", "a floor for large pools");
+    }
 }

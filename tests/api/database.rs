@@ -68,7 +68,7 @@ async fn concurrent_migrations_on_postgres_apply_once() {
 }
 
 #[tokio::test]
-async fn sqlite_connections_use_wal_foreign_keys_busy_timeout_and_normal_sync() {
+async fn sqlite_connections_use_wal_foreign_keys_busy_timeout_normal_sync_and_a_share_of_cache() {
     let (_database, url) = TestDatabase::create(&Backend::Sqlite).await;
     let db = connect(&url).await;
     let pragma = |name: &'static str| {
@@ -95,6 +95,11 @@ async fn sqlite_connections_use_wal_foreign_keys_busy_timeout_and_normal_sync() 
     assert_eq!(pragma("busy_timeout").await, "5000");
     assert_eq!(pragma("synchronous").await, "1", "1 is NORMAL");
     assert_eq!(db.pool_stats().max, 4);
+    assert_eq!(
+        pragma("cache_size").await,
+        "-4096",
+        "16 MiB over 4 connections"
+    );
     db.close().await;
 }
 
