@@ -13,7 +13,7 @@ use super::{
     ApiTags,
     body::{JsonBody, OptionalJsonBody},
     error::ApiError,
-    json::Json,
+    json::{Json, WriteJson},
     new_account,
     security::BearerAuth,
     types::{Nullable, Timestamp, UserResponse, example_time},
@@ -106,6 +106,8 @@ pub struct TokenPair {
     /// Opaque, single-use token for `POST /auth/refresh`.
     pub refresh_token: String,
 }
+
+impl WriteJson for TokenPair {}
 
 impl From<IssuedTokens> for TokenPair {
     fn from(t: IssuedTokens) -> Self {

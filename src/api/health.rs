@@ -5,7 +5,12 @@ use std::{sync::Arc, time::Instant};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Serialize;
 
-use super::{ApiTags, error::ApiError, json::Json, types::Nullable};
+use super::{
+    ApiTags,
+    error::ApiError,
+    json::{Json, WriteJson},
+    types::Nullable,
+};
 use crate::{db::Database, metrics::Metrics, store::Store};
 
 /// Health endpoints.
@@ -24,6 +29,8 @@ pub struct Status {
     /// Always `ok`.
     pub status: String,
 }
+
+impl WriteJson for Status {}
 
 impl Status {
     fn ok() -> Json<Self> {
@@ -46,6 +53,8 @@ pub struct HealthReport {
     /// Individual checks.
     pub checks: HealthChecks,
 }
+
+impl WriteJson for HealthReport {}
 
 /// Individual checks of the health document.
 #[derive(Debug, Object, Serialize)]

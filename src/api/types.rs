@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::domain::{Role, User};
+use crate::{
+    api::json::{WriteJson, write_str},
+    domain::{Role, User},
+};
 
 /// A field that is always present and may be `null`. poem-openapi's `Option`
 /// is declared optional but not nullable, which typed client generators
@@ -148,14 +151,15 @@ impl Timestamp {
             return None;
         }
         let mut at = 0;
-        let mut put = |value: u32, digits: u32, then: u8| {
-            for place in (0..digits).rev() {
+        let mut put = |mut value: u32, digits: usize, then: u8| {
+            // Digits from the last: divisions by a constant 10 are cheap.
+            for digit in buf[at..at + digits].iter_mut().rev() {
                 // A decimal digit: always below 10, so the cast is exact.
-                buf[at] = b'0' + (value / 10u32.pow(place) % 10) as u8;
-                at += 1;
+                *digit = b'0' + (value % 10) as u8;
+                value /= 10;
             }
-            buf[at] = then;
-            at += 1;
+            buf[at + digits] = then;
+            at += digits + 1;
         };
         put(year, 4, b'-');
         put(date.month(), 2, b'-');
@@ -165,6 +169,22 @@ impl Timestamp {
         put(time.second(), 2, b'.');
         put(nanos / 1_000, 6, b'Z');
         std::str::from_utf8(buf).ok()
+    }
+}
+
+impl Timestamp {
+    /// Appends this timestamp as serde writes it (a JSON string; digits
+    /// and `-:.TZ` need no escaping).
+    fn write_json(self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        match self.write_rfc3339(&mut [0; RFC3339_MICROS_LEN]) {
+            Some(text) => {
+                out.push(b'"');
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'"');
+                Ok(())
+            }
+            None => serde_json::to_writer(out, &self),
+        }
     }
 }
 
@@ -240,6 +260,35 @@ pub struct UserResponse {
     pub created_at: Timestamp,
     /// Last change.
     pub updated_at: Timestamp,
+}
+
+impl WriteJson for UserResponse {
+    /// serde's output, field by field, without escaping what cannot need it.
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.extend_from_slice(b"{\"id\":\"");
+        out.extend_from_slice(
+            self.id
+                .hyphenated()
+                .encode_lower(&mut Uuid::encode_buffer())
+                .as_bytes(),
+        );
+        out.extend_from_slice(b"\",\"email\":");
+        write_str(out, &self.email)?;
+        out.extend_from_slice(b",\"name\":");
+        match &self.name.0 {
+            Some(name) => write_str(out, name)?,
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(match self.role {
+            RoleName::Admin => b",\"role\":\"admin\",\"created_at\":",
+            RoleName::User => b",\"role\":\"user\",\"created_at\":",
+        });
+        self.created_at.write_json(out)?;
+        out.extend_from_slice(b",\"updated_at\":");
+        self.updated_at.write_json(out)?;
+        out.push(b'}');
+        Ok(())
+    }
 }
 
 impl From<User> for UserResponse {

@@ -1,7 +1,7 @@
 //! `/users`: the user directory. Admins manage everyone; a user reads and
 //! writes only itself, and anyone else's record is a 404 to it.
 
-use std::{fmt::Write as _, sync::Arc};
+use std::{fmt::Write as _, io::Write as _, sync::Arc};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
 use poem_openapi::{
@@ -18,7 +18,7 @@ use super::{
     body::{JsonBody, MergePatch},
     check,
     error::{ApiError, FieldError},
-    json::Json,
+    json::{Json, WriteJson, write_str},
     security::{BearerAuth, BearerToken},
     types::{Nullable, RoleName, UserResponse},
 };
@@ -61,6 +61,32 @@ pub struct UserPageResponse {
     pub total: u64,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Nullable<String>,
+}
+
+impl WriteJson for UserPageResponse {
+    /// serde's output, with each user written by [`UserResponse`]'s own
+    /// [`WriteJson::write_json`].
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.extend_from_slice(b"{\"items\":[");
+        for (i, item) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            item.write_json(out)?;
+        }
+        let (page, per_page, total) = (self.page, self.per_page, self.total);
+        write!(
+            out,
+            "],\"page\":{page},\"per_page\":{per_page},\"total\":{total},\"next_cursor\":"
+        )
+        .map_err(serde_json::Error::io)?;
+        match &self.next_cursor.0 {
+            Some(cursor) => write_str(out, cursor)?,
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
+        Ok(())
+    }
 }
 
 /// A new user, created by an admin.
