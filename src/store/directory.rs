@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{session, user, user_role_count};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sea_orm::{
     ColumnTrait as _, Condition, ConnAcquireErr, DatabaseTransaction, DbBackend, DbErr,
@@ -15,7 +15,6 @@ use sea_orm::{
         SelectStatement, Values,
     },
 };
-use std::sync::OnceLock;
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
@@ -403,7 +402,7 @@ fn remembered_scope(query: &UserQuery) -> Option<Scope> {
 /// order unfiltered or by role (every cursor page of them, and offset pages
 /// with or without a remembered start), come from SQL rendered once per
 /// shape: only their values change, and building and rendering the
-/// statement was an eighth of such a page's instructions. Their values go in
+/// statement was a seventh of such a page's instructions. Their values go in
 /// the order the SQL takes them; a test compares the whole statement with
 /// sea-query's for every shape on both backends. Other listings are built by
 /// sea-query each time.
@@ -418,7 +417,8 @@ fn list_query(
     let Some(shape) = ListShape::of(backend, query, scope, offset, anchor) else {
         return backend.build(&list_statement(caller, query, scope, offset, anchor));
     };
-    // Every combination of the shape's parts has its slot.
+    // Every combination of the shape's parts has its slot (40 of them
+    // occur: cursor pages never read the counter, offset pages always do).
     static SQL: [OnceLock<String>; 96] = [const { OnceLock::new() }; 96];
     let sql = SQL[shape.slot()].get_or_init(|| {
         backend
