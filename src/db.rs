@@ -49,6 +49,15 @@ fn sqlite_cache_size(max_connections: u32) -> String {
     format!("-{kib}")
 }
 
+/// A Postgres connection idle for longer than this is pinged before a
+/// request gets it: the server may have closed it meanwhile (a restart, an
+/// idle timeout, `pg_terminate_backend`). sqlx already pings every
+/// connection as it goes back to the pool, so one that is handed out again
+/// sooner was alive a moment ago, and under load the ping would be a second
+/// round trip on every request's path.
+#[cfg(feature = "postgres")]
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// An arbitrary, fixed key for `pg_advisory_lock`, so that instances starting
 /// at once on one Postgres apply migrations one after the other.
 #[cfg(feature = "postgres")]
@@ -157,6 +166,15 @@ impl Database {
                     .max_connections(config.max_connections)
                     .min_connections(config.min_connections)
                     .acquire_timeout(config.acquire_timeout)
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for > PING_IF_IDLE_FOR {
+                                conn.ping().await?;
+                            }
+                            Ok(true)
+                        })
+                    })
                     .connect_with(options)
                     .await
                     .context("cannot connect to PostgreSQL")?;

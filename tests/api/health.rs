@@ -127,29 +127,8 @@ async fn readiness_flips_when_postgres_goes_away_and_recovers_without_restart() 
     let app = TestApp::spawn_with(&backend, |s| s.db_acquire_timeout = "1".into()).await;
     assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
     let (_, tokens) = app.signed_up("ann@x.io").await;
-    let name: String = {
-        use sea_orm::ConnectionTrait as _;
-        let row = app
-            .db
-            .conn()
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DatabaseBackend::Postgres,
-                "SELECT current_database() AS name",
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get("", "name").unwrap()
-    };
-    let admin = |sql: String| {
-        let admin_url = admin_url.clone();
-        async move {
-            use sqlx::{Connection as _, Executor as _};
-            let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-            conn.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
-            let _ = conn.close().await;
-        }
-    };
+    let name = database_name(&app).await;
+    let admin = |sql: String| postgres_admin(admin_url, sql);
 
     // The database refuses connections and every existing one is terminated.
     admin(format!(
@@ -209,6 +188,66 @@ async fn readiness_flips_when_postgres_goes_away_and_recovers_without_restart() 
     );
     // Nothing half-written: the registration attempted during the outage did not happen.
     app.register("bob@x.io").await;
+}
+
+/// The test's own database on Postgres.
+async fn database_name(app: &TestApp) -> String {
+    use sea_orm::ConnectionTrait as _;
+    let row = app
+        .db
+        .conn()
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT current_database() AS name",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "name").unwrap()
+}
+
+/// Runs one statement on a connection of its own, outside the app's pool.
+async fn postgres_admin(admin_url: &str, sql: String) {
+    use sqlx::{Connection as _, Executor as _};
+    let mut conn = sqlx::PgConnection::connect(admin_url).await.unwrap();
+    conn.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+    let _ = conn.close().await;
+}
+
+/// Postgres closes every connection of the pool while they sit idle (as a
+/// restart or `idle_session_timeout` would): the next requests are served,
+/// because a connection idle for over a second is pinged before use and a
+/// dead one replaced.
+#[tokio::test]
+async fn postgres_connections_closed_while_idle_are_replaced_before_use() {
+    let Some(backend) = backends()
+        .into_iter()
+        .find(|b| matches!(b, crate::helpers::Backend::Postgres(_)))
+    else {
+        return;
+    };
+    let crate::helpers::Backend::Postgres(admin_url) = &backend else {
+        unreachable!()
+    };
+    let app = TestApp::spawn(&backend).await;
+    let (_, tokens) = app.signed_up("ann@x.io").await;
+    let name = database_name(&app).await;
+    postgres_admin(
+        admin_url,
+        format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.get_auth("/users/me", &tokens.access).await.status(),
+            StatusCode::OK
+        );
+    }
+    assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
 }
 
 /// A deliberately small pool under more concurrent requests than it has
