@@ -3,13 +3,18 @@
 //! conventions, which the bridge renders as `http_server_request_duration_seconds`…).
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicI64, Ordering},
+    },
     time::Duration,
 };
 
 use opentelemetry::{
     KeyValue,
-    metrics::{Counter, Histogram, Meter, MeterProvider as _, ObservableGauge, UpDownCounter},
+    metrics::{
+        Counter, Histogram, Meter, MeterProvider as _, ObservableGauge, ObservableUpDownCounter,
+    },
 };
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use poem::http::Method;
@@ -71,11 +76,36 @@ pub struct Metrics {
     registry: Registry,
     provider: SdkMeterProvider,
     http_duration: Histogram<f64>,
-    http_active: UpDownCounter<i64>,
+    in_flight: Arc<InFlight>,
     db_duration: Histogram<f64>,
     auth_events: Counter<u64>,
     users_by_role: Arc<Mutex<Vec<(String, i64)>>>,
     _gauges: Vec<ObservableGauge<i64>>,
+    _in_flight: ObservableUpDownCounter<i64>,
+}
+
+/// Requests in flight by method label, read when metrics are collected:
+/// two atomic additions a request, where the synchronous instrument hashed
+/// the label set on the way in and again on the way out.
+#[derive(Default)]
+struct InFlight {
+    count: [AtomicI64; METHOD_LABELS.len()],
+    /// Whether a request with the label has come: only those are reported,
+    /// as the synchronous instrument did.
+    seen: [AtomicBool; METHOD_LABELS.len()],
+}
+
+impl InFlight {
+    fn add(&self, method: &'static str, delta: i64) {
+        let i = METHOD_LABELS
+            .iter()
+            .position(|label| *label == method)
+            .unwrap_or(METHOD_LABELS.len() - 1);
+        if !self.seen[i].load(Ordering::Relaxed) {
+            self.seen[i].store(true, Ordering::Relaxed);
+        }
+        self.count[i].fetch_add(delta, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -113,6 +143,23 @@ impl Metrics {
                 }
             }
         };
+        let in_flight = Arc::new(InFlight::default());
+        let observed = Arc::clone(&in_flight);
+        let in_flight_counter = meter
+            .i64_observable_up_down_counter("http.server.active_requests")
+            .with_description("HTTP requests in flight")
+            .with_unit("{request}")
+            .with_callback(move |observer| {
+                for (i, label) in METHOD_LABELS.iter().enumerate() {
+                    if observed.seen[i].load(Ordering::Relaxed) {
+                        observer.observe(
+                            observed.count[i].load(Ordering::Relaxed),
+                            &[KeyValue::new("http.request.method", *label)],
+                        );
+                    }
+                }
+            })
+            .build();
         let users_by_role = Arc::new(Mutex::new(Vec::<(String, i64)>::new()));
         let counts = Arc::clone(&users_by_role);
         let gauges = vec![
@@ -154,11 +201,7 @@ impl Metrics {
                 .with_unit("s")
                 .with_boundaries(LATENCY_BUCKETS.to_vec())
                 .build(),
-            http_active: meter
-                .i64_up_down_counter("http.server.active_requests")
-                .with_description("HTTP requests in flight")
-                .with_unit("{request}")
-                .build(),
+            in_flight,
             db_duration: meter
                 .f64_histogram("db.client.operation.duration")
                 .with_description("Duration of database statements, by operation")
@@ -171,6 +214,7 @@ impl Metrics {
                 .build(),
             users_by_role,
             _gauges: gauges,
+            _in_flight: in_flight_counter,
             registry,
             provider,
         })
@@ -178,8 +222,7 @@ impl Metrics {
 
     /// A request started; `method` is a [`method_label`].
     pub fn request_started(&self, method: &'static str) {
-        self.http_active
-            .add(1, &[KeyValue::new("http.request.method", method)]);
+        self.in_flight.add(method, 1);
     }
 
     /// A request finished; `method` is a [`method_label`].
@@ -190,12 +233,11 @@ impl Metrics {
         status: u16,
         elapsed: Duration,
     ) {
-        let method = KeyValue::new("http.request.method", method);
-        self.http_active.add(-1, std::slice::from_ref(&method));
+        self.in_flight.add(method, -1);
         self.http_duration.record(
             elapsed.as_secs_f64(),
             &[
-                method,
+                KeyValue::new("http.request.method", method),
                 KeyValue::new("http.route", Arc::clone(route)),
                 KeyValue::new("http.response.status_code", i64::from(status)),
             ],
@@ -264,6 +306,20 @@ pub fn operation_of(sql: &str) -> &'static str {
 /// The label of a request method HTTP does not define.
 pub const OTHER_METHOD: &str = "_OTHER";
 
+/// Every value [`method_label`] gives, `_OTHER` last.
+const METHOD_LABELS: [&str; 10] = [
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    OTHER_METHOD,
+];
+
 /// A request method as the semantic conventions label it: one of the
 /// methods HTTP defines, or `_OTHER`, so that a client inventing methods
 /// cannot add label values (and series) without end.
@@ -310,6 +366,28 @@ mod tests {
             operation_of("WITH x AS (SELECT 1) SELECT * FROM x"),
             "other"
         );
+    }
+
+    #[test]
+    fn every_method_label_has_its_in_flight_slot() {
+        for method in [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "BREW",
+        ] {
+            let label = method_label(&Method::from_bytes(method.as_bytes()).unwrap());
+            assert!(METHOD_LABELS.contains(&label), "{label}");
+        }
+        let in_flight = InFlight::default();
+        in_flight.add("PATCH", 1);
+        in_flight.add(OTHER_METHOD, 1);
+        in_flight.add("PATCH", 1);
+        in_flight.add("PATCH", -1);
+        let seen: Vec<_> = METHOD_LABELS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| in_flight.seen[*i].load(Ordering::Relaxed))
+            .map(|(i, label)| (*label, in_flight.count[i].load(Ordering::Relaxed)))
+            .collect();
+        assert_eq!(seen, [("PATCH", 1), (OTHER_METHOD, 1)]);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use opentelemetry::{
 use opentelemetry_sdk::trace::{IdGenerator as _, RandomIdGenerator};
 use poem::{
     Endpoint, IntoResponse, Middleware, PathPattern, Request, Response,
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderMap, HeaderName, HeaderValue, header},
 };
 use tracing::{Instrument as _, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -26,6 +26,13 @@ use crate::metrics::{Metrics, OTHER_METHOD, UNMATCHED_ROUTE, method_label, route
 
 /// Name of the correlation header.
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// The correlation header's name, made once: a name `http` does not know
+/// is otherwise validated and copied to the heap on every insert.
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static(REQUEST_ID);
+
+/// The W3C trace context header.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// Target of the per-request log line. Traces leave it out: the server span
 /// already carries each of its fields as an attribute.
@@ -215,11 +222,12 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
                 }
             }
             let headers = response.headers_mut();
-            if let Ok(value) = HeaderValue::from_str(&request_id) {
-                headers.insert(REQUEST_ID, value);
+            // The id's own buffer becomes the header's bytes, uncopied.
+            if let Ok(value) = HeaderValue::try_from(request_id) {
+                headers.insert(REQUEST_ID_HEADER, value);
             }
             if let Some(value) = traceparent.header() {
-                headers.insert("traceparent", value);
+                headers.insert(TRACEPARENT, value);
             }
             let elapsed = started.elapsed();
             if let Some(metrics) = &self.context.metrics {
@@ -327,7 +335,11 @@ pub fn is_sane_request_id(value: &str) -> bool {
 }
 
 fn new_request_id() -> String {
-    uuid::Uuid::now_v7().simple().to_string()
+    let mut buf = [0; uuid::fmt::Simple::LENGTH];
+    uuid::Uuid::now_v7()
+        .simple()
+        .encode_lower(&mut buf)
+        .to_owned()
 }
 
 #[cfg(test)]

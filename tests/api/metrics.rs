@@ -239,3 +239,64 @@ async fn metrics_can_be_turned_off() {
         )
         .await;
 }
+
+/// `http_server_active_requests` counts requests in flight by method: two
+/// logins whose bodies stall are in flight until their clients go away, the
+/// scrape counts itself, and a method no request used has no series.
+#[tokio::test]
+async fn active_requests_count_what_is_in_flight_by_method() {
+    use tokio::io::AsyncWriteExt as _;
+    let app = TestApp::spawn(&backends()[0]).await;
+    let active = |s: &Scrape, method: &str| {
+        s.value(
+            "http_server_active_requests",
+            &[("http_request_method", method)],
+        )
+    };
+    let scrape = Scrape::from(&app).await;
+    assert_eq!(active(&scrape, "GET"), Some(1.0), "the scrape itself");
+    assert_eq!(active(&scrape, "PATCH"), None);
+    assert!(
+        scrape
+            .0
+            .metrics
+            .iter()
+            .any(|m| m.name == "http_server_active_requests"
+                && m.kind == prom_text_format_parser::Type::Gauge)
+    );
+
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+            .await
+            .unwrap();
+        stream
+            .write_all(
+                b"POST /auth/login HTTP/1.1\r\nHost: roster\r\n\
+                  Content-Type: application/json\r\nContent-Length: 64\r\n\r\n{\"email\"",
+            )
+            .await
+            .unwrap();
+        stalled.push(stream);
+    }
+    let mut in_flight = None;
+    for _ in 0..50 {
+        in_flight = active(&Scrape::from(&app).await, "POST");
+        if in_flight == Some(2.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(in_flight, Some(2.0));
+
+    drop(stalled);
+    for _ in 0..100 {
+        in_flight = active(&Scrape::from(&app).await, "POST");
+        if in_flight == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(in_flight, Some(0.0), "the series stays, at zero");
+    assert_eq!(active(&Scrape::from(&app).await, "GET"), Some(1.0));
+}
