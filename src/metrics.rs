@@ -95,7 +95,30 @@ struct InFlight {
     seen: [AtomicBool; METHOD_LABELS.len()],
 }
 
+/// A request counted in flight until this is dropped: when it finishes,
+/// or when its future is dropped unfinished (a client gone, a shutdown's
+/// grace period over), which would otherwise leave it counted for good.
+#[must_use = "the request stops counting as in flight when this is dropped"]
+pub struct InFlightRequest<'a> {
+    in_flight: &'a InFlight,
+    method: &'static str,
+}
+
+impl Drop for InFlightRequest<'_> {
+    fn drop(&mut self) {
+        self.in_flight.add(self.method, -1);
+    }
+}
+
 impl InFlight {
+    fn start(&self, method: &'static str) -> InFlightRequest<'_> {
+        self.add(method, 1);
+        InFlightRequest {
+            in_flight: self,
+            method,
+        }
+    }
+
     fn add(&self, method: &'static str, delta: i64) {
         let i = METHOD_LABELS
             .iter()
@@ -220,9 +243,10 @@ impl Metrics {
         })
     }
 
-    /// A request started; `method` is a [`method_label`].
-    pub fn request_started(&self, method: &'static str) {
-        self.in_flight.add(method, 1);
+    /// A request started; `method` is a [`method_label`]. It counts as in
+    /// flight until the returned guard is dropped.
+    pub fn request_started(&self, method: &'static str) -> InFlightRequest<'_> {
+        self.in_flight.start(method)
     }
 
     /// A request finished; `method` is a [`method_label`].
@@ -233,7 +257,6 @@ impl Metrics {
         status: u16,
         elapsed: Duration,
     ) {
-        self.in_flight.add(method, -1);
         self.http_duration.record(
             elapsed.as_secs_f64(),
             &[
@@ -377,10 +400,9 @@ mod tests {
             assert!(METHOD_LABELS.contains(&label), "{label}");
         }
         let in_flight = InFlight::default();
-        in_flight.add("PATCH", 1);
-        in_flight.add(OTHER_METHOD, 1);
-        in_flight.add("PATCH", 1);
-        in_flight.add("PATCH", -1);
+        let _patch = in_flight.start("PATCH");
+        let _other = in_flight.start(OTHER_METHOD);
+        drop(in_flight.start("PATCH"));
         let seen: Vec<_> = METHOD_LABELS
             .iter()
             .enumerate()

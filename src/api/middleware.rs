@@ -164,9 +164,12 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             span.record("trace_id", traceparent.trace_id());
             span.record("span_id", traceparent.span_id());
         }
-        if let Some(metrics) = &self.context.metrics {
-            metrics.request_started(method_label);
-        }
+        // Dropped when the request ends, or with this future if it never does.
+        let _in_flight = self
+            .context
+            .metrics
+            .as_ref()
+            .map(|metrics| metrics.request_started(method_label));
         async move {
             let max = self.context.max_body_bytes;
             let too_large = req
