@@ -54,7 +54,9 @@ fn sqlite_cache_size(max_connections: u32) -> String {
 /// idle timeout, `pg_terminate_backend`). sqlx already pings every
 /// connection as it goes back to the pool, so one that is handed out again
 /// sooner was alive a moment ago, and under load the ping would be a second
-/// round trip on every request's path.
+/// round trip on every request's path. The cost: a connection that dies
+/// within that second (a restart under load) fails the one statement it is
+/// handed, with a 503, before the pool replaces it.
 #[cfg(feature = "postgres")]
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
@@ -169,8 +171,13 @@ impl Database {
                     .test_before_acquire(false)
                     .before_acquire(|conn, meta| {
                         Box::pin(async move {
-                            if meta.idle_for > PING_IF_IDLE_FOR {
-                                conn.ping().await?;
+                            if meta.idle_for > PING_IF_IDLE_FOR
+                                && let Err(error) = conn.ping().await
+                            {
+                                // Expected after a restart or an idle
+                                // timeout: the pool opens another.
+                                tracing::debug!(%error, "an idle connection was closed; replacing it");
+                                return Ok(false);
                             }
                             Ok(true)
                         })

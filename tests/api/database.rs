@@ -41,10 +41,7 @@ async fn migrations_apply_and_report_status_on_every_backend() {
 
 #[tokio::test]
 async fn concurrent_migrations_on_postgres_apply_once() {
-    let Some(backend) = backends()
-        .into_iter()
-        .find(|b| matches!(b, Backend::Postgres(_)))
-    else {
+    let Some((backend, _)) = crate::helpers::postgres() else {
         return;
     };
     let (_database, url) = TestDatabase::create(&backend).await;

@@ -115,20 +115,14 @@ async fn docs_can_be_turned_off() {
 
 #[tokio::test]
 async fn readiness_flips_when_postgres_goes_away_and_recovers_without_restart() {
-    let Some(backend) = backends()
-        .into_iter()
-        .find(|b| matches!(b, crate::helpers::Backend::Postgres(_)))
-    else {
+    let Some((backend, admin_url)) = crate::helpers::postgres() else {
         return;
-    };
-    let crate::helpers::Backend::Postgres(admin_url) = &backend else {
-        unreachable!()
     };
     let app = TestApp::spawn_with(&backend, |s| s.db_acquire_timeout = "1".into()).await;
     assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
     let (_, tokens) = app.signed_up("ann@x.io").await;
     let name = database_name(&app).await;
-    let admin = |sql: String| postgres_admin(admin_url, sql);
+    let admin = |sql: String| postgres_admin(&admin_url, sql);
 
     // The database refuses connections and every existing one is terminated.
     admin(format!(
@@ -220,20 +214,14 @@ async fn postgres_admin(admin_url: &str, sql: String) {
 /// dead one replaced.
 #[tokio::test]
 async fn postgres_connections_closed_while_idle_are_replaced_before_use() {
-    let Some(backend) = backends()
-        .into_iter()
-        .find(|b| matches!(b, crate::helpers::Backend::Postgres(_)))
-    else {
+    let Some((backend, admin_url)) = crate::helpers::postgres() else {
         return;
-    };
-    let crate::helpers::Backend::Postgres(admin_url) = &backend else {
-        unreachable!()
     };
     let app = TestApp::spawn(&backend).await;
     let (_, tokens) = app.signed_up("ann@x.io").await;
     let name = database_name(&app).await;
     postgres_admin(
-        admin_url,
+        &admin_url,
         format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE datname = '{name}' AND pid <> pg_backend_pid()"

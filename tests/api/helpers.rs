@@ -64,6 +64,14 @@ pub fn backends() -> Vec<Backend> {
     all
 }
 
+/// The Postgres backend with the server's URL, when the tests have one.
+pub fn postgres() -> Option<(Backend, String)> {
+    backends().into_iter().find_map(|b| match &b {
+        Backend::Postgres(url) => Some((b.clone(), url.clone())),
+        Backend::Sqlite => None,
+    })
+}
+
 /// A database that exists for one test.
 pub enum TestDatabase {
     /// The directory holding the SQLite file; removed on drop.

@@ -23,10 +23,7 @@ async fn fifty_concurrent_registrations_of_one_email_give_exactly_one_201() {
 
 #[tokio::test]
 async fn two_instances_on_one_postgres_share_tokens_revocation_and_limits() {
-    let Some(backend) = backends()
-        .into_iter()
-        .find(|b| matches!(b, Backend::Postgres(_)))
-    else {
+    let Some((backend, _)) = crate::helpers::postgres() else {
         return;
     };
     let limit = |s: &mut roster::cli::Settings| s.login_max_failures = "4".into();
