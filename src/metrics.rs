@@ -101,33 +101,30 @@ struct InFlight {
 #[must_use = "the request stops counting as in flight when this is dropped"]
 pub struct InFlightRequest<'a> {
     in_flight: &'a InFlight,
-    method: &'static str,
+    /// The method label's index in [`METHOD_LABELS`].
+    slot: usize,
 }
 
 impl Drop for InFlightRequest<'_> {
     fn drop(&mut self) {
-        self.in_flight.add(self.method, -1);
+        self.in_flight.count[self.slot].fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl InFlight {
     fn start(&self, method: &'static str) -> InFlightRequest<'_> {
-        self.add(method, 1);
-        InFlightRequest {
-            in_flight: self,
-            method,
-        }
-    }
-
-    fn add(&self, method: &'static str, delta: i64) {
-        let i = METHOD_LABELS
+        let slot = METHOD_LABELS
             .iter()
             .position(|label| *label == method)
             .unwrap_or(METHOD_LABELS.len() - 1);
-        if !self.seen[i].load(Ordering::Relaxed) {
-            self.seen[i].store(true, Ordering::Relaxed);
+        if !self.seen[slot].load(Ordering::Relaxed) {
+            self.seen[slot].store(true, Ordering::Relaxed);
         }
-        self.count[i].fetch_add(delta, Ordering::Relaxed);
+        self.count[slot].fetch_add(1, Ordering::Relaxed);
+        InFlightRequest {
+            in_flight: self,
+            slot,
+        }
     }
 }
 

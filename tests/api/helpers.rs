@@ -66,8 +66,8 @@ pub fn backends() -> Vec<Backend> {
 
 /// The Postgres backend with the server's URL, when the tests have one.
 pub fn postgres() -> Option<(Backend, String)> {
-    backends().into_iter().find_map(|b| match &b {
-        Backend::Postgres(url) => Some((b.clone(), url.clone())),
+    backends().into_iter().find_map(|b| match b {
+        Backend::Postgres(url) => Some((Backend::Postgres(url.clone()), url)),
         Backend::Sqlite => None,
     })
 }
