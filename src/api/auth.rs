@@ -12,9 +12,10 @@ use uuid::Uuid;
 use super::{
     ApiTags,
     body::{JsonBody, OptionalJsonBody},
-    error::ApiError,
+    error::{ApiError, FieldError, Problems, declare},
     json::{Json, WriteJson},
     new_account,
+    params::{EmailText, NameText, PasswordText, Text},
     security::BearerAuth,
     types::{Nullable, Timestamp, UserResponse, example_time},
 };
@@ -23,11 +24,8 @@ use crate::{
         AuthService,
         service::{ClientInfo, IssuedTokens},
     },
-    domain::Password,
+    domain::{Password, limits},
 };
-
-/// Longest `User-Agent` kept with a session.
-const MAX_USER_AGENT: usize = 512;
 
 /// Account endpoints.
 #[derive(Debug)]
@@ -42,14 +40,11 @@ pub struct AuthApi {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Email address; stored lower-cased.
-    #[oai(validator(max_length = 254))]
-    pub email: String,
+    pub email: EmailText,
     /// 8 to 128 characters; not one of the 10,000 most common passwords.
-    #[oai(validator(min_length = 8, max_length = 128))]
-    pub password: String,
+    pub password: PasswordText,
     /// Optional display name, at most 100 characters, no control characters.
-    #[oai(validator(max_length = 100))]
-    pub name: Option<String>,
+    pub name: Option<NameText>,
 }
 
 /// Credentials.
@@ -58,7 +53,7 @@ pub struct RegisterRequest {
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Email address (any case).
-    pub email: String,
+    pub email: EmailText,
     /// Password.
     pub password: String,
 }
@@ -89,8 +84,7 @@ pub struct ChangePasswordRequest {
     /// The current password.
     pub current_password: String,
     /// The new password: 8 to 128 characters, not a common one.
-    #[oai(validator(min_length = 8, max_length = 128))]
-    pub new_password: String,
+    pub new_password: PasswordText,
 }
 
 /// An access token and the refresh token that renews it.
@@ -153,6 +147,23 @@ pub enum RegisterResponse {
     ),
 }
 
+/// `POST /auth/login` and `POST /auth/refresh` answers.
+#[derive(Debug, ApiResponse)]
+pub enum TokensResponse {
+    /// A new token pair: the access token for `Authorization: Bearer`, the
+    /// refresh token for `POST /auth/refresh`.
+    #[oai(status = 200)]
+    Ok(Json<TokenPair>),
+}
+
+/// `GET /auth/sessions` answers.
+#[derive(Debug, ApiResponse)]
+pub enum SessionsResponse {
+    /// The caller's live sessions, newest first.
+    #[oai(status = 200)]
+    Ok(Json<Vec<SessionResponse>>),
+}
+
 /// An empty success.
 #[derive(Debug, ApiResponse)]
 pub enum NoContent {
@@ -184,10 +195,16 @@ impl AuthApi {
     async fn register_user(
         &self,
         body: JsonBody<RegisterRequest>,
-    ) -> Result<RegisterResponse, ApiError> {
+    ) -> Result<
+        RegisterResponse,
+        Problems<{ declare::JSON_BODY | declare::FORBIDDEN | declare::CONFLICT | declare::SERVER }>,
+    > {
         let body = body.0;
-        let (email, password, name) =
-            new_account(&body.email, &body.password, body.name.as_deref())?;
+        let (email, password, name) = new_account(
+            body.email.as_str(),
+            body.password.as_str(),
+            body.name.as_ref().map(Text::as_str),
+        )?;
         let user = self.auth.register(&email, &password, name.as_ref()).await?;
         let location = format!("/users/{}", user.id);
         Ok(RegisterResponse::Created(Json(user.into()), location))
@@ -204,37 +221,38 @@ impl AuthApi {
         &self,
         req: &Request,
         body: JsonBody<LoginRequest>,
-    ) -> Result<Json<TokenPair>, ApiError> {
+    ) -> Result<
+        TokensResponse,
+        Problems<
+            {
+                declare::JSON_BODY | declare::UNAUTHORIZED | declare::RATE_LIMITED | declare::SERVER
+            },
+        >,
+    > {
         let body = body.0;
         let mut errors = Vec::new();
-        let email = body.email.trim();
+        let email = body.email.as_str().trim();
         if email.is_empty() {
-            errors.push(super::error::FieldError::body("email", "must not be empty"));
-        } else if email.to_lowercase().chars().count() > 254 {
-            errors.push(super::error::FieldError::body(
-                "email",
-                "must be at most 254 characters",
-            ));
+            errors.push(FieldError::body("email", "must not be empty"));
+        } else if email.to_lowercase().chars().count() > limits::EMAIL_MAX_CHARS {
+            errors.push(FieldError::body("email", limits::EMAIL_TOO_LONG));
         } else if email.chars().any(char::is_control) {
-            errors.push(super::error::FieldError::body(
+            errors.push(FieldError::body(
                 "email",
                 "must not contain control characters",
             ));
         }
         if body.password.is_empty() {
-            errors.push(super::error::FieldError::body(
-                "password",
-                "must not be empty",
-            ));
+            errors.push(FieldError::body("password", "must not be empty"));
         }
         if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
+            return Err(ApiError::Validation(errors).into());
         }
         let tokens = self
             .auth
-            .login(&body.email, &body.password, client_info(req))
+            .login(body.email.as_str(), &body.password, client_info(req))
             .await?;
-        Ok(Json(tokens.into()))
+        Ok(TokensResponse::Ok(Json(tokens.into())))
     }
 
     /// Refresh tokens
@@ -251,9 +269,12 @@ impl AuthApi {
     async fn refresh_tokens(
         &self,
         body: JsonBody<RefreshRequest>,
-    ) -> Result<Json<TokenPair>, ApiError> {
+    ) -> Result<
+        TokensResponse,
+        Problems<{ declare::JSON_BODY | declare::UNAUTHORIZED | declare::SERVER }>,
+    > {
         let tokens = self.auth.refresh(&body.0.refresh_token).await?;
-        Ok(Json(tokens.into()))
+        Ok(TokensResponse::Ok(Json(tokens.into())))
     }
 
     /// Log out
@@ -265,7 +286,8 @@ impl AuthApi {
         &self,
         auth: BearerAuth,
         body: OptionalJsonBody<LogoutRequest>,
-    ) -> Result<NoContent, ApiError> {
+    ) -> Result<NoContent, Problems<{ declare::JSON_BODY | declare::UNAUTHORIZED | declare::SERVER }>>
+    {
         let refresh = body.0.and_then(|b| b.refresh_token);
         self.auth.logout(&auth.0, refresh.as_deref()).await?;
         Ok(NoContent::Done)
@@ -275,7 +297,10 @@ impl AuthApi {
     ///
     /// Ends every session of the caller; every access token stops working at once.
     #[oai(path = "/auth/logout-all", method = "post", operation_id = "logoutAll")]
-    async fn logout_all(&self, auth: BearerAuth) -> Result<NoContent, ApiError> {
+    async fn logout_all(
+        &self,
+        auth: BearerAuth,
+    ) -> Result<NoContent, Problems<{ declare::UNAUTHORIZED | declare::SERVER }>> {
         self.auth.end_sessions(auth.0.user.id, None).await?;
         Ok(NoContent::Done)
     }
@@ -293,9 +318,14 @@ impl AuthApi {
         &self,
         auth: BearerAuth,
         body: JsonBody<ChangePasswordRequest>,
-    ) -> Result<NoContent, ApiError> {
+    ) -> Result<
+        NoContent,
+        Problems<
+            { declare::JSON_BODY | declare::UNAUTHORIZED | declare::FORBIDDEN | declare::SERVER },
+        >,
+    > {
         let body = body.0;
-        let new = Password::parse(&body.new_password)
+        let new = Password::parse(body.new_password.as_str())
             .map_err(|m| ApiError::invalid("new_password", m))?;
         self.auth
             .change_password(&auth.0, &body.current_password, &new)
@@ -311,9 +341,9 @@ impl AuthApi {
     async fn list_sessions(
         &self,
         auth: BearerAuth,
-    ) -> Result<Json<Vec<SessionResponse>>, ApiError> {
+    ) -> Result<SessionsResponse, Problems<{ declare::UNAUTHORIZED | declare::SERVER }>> {
         let sessions = self.auth.sessions(auth.0.user.id).await?;
-        Ok(Json(
+        Ok(SessionsResponse::Ok(Json(
             sessions
                 .into_iter()
                 .map(|s| SessionResponse {
@@ -326,7 +356,7 @@ impl AuthApi {
                     ip: Nullable(s.ip),
                 })
                 .collect(),
-        ))
+        )))
     }
 
     /// End one of my sessions
@@ -337,7 +367,12 @@ impl AuthApi {
         method = "delete",
         operation_id = "endSession"
     )]
-    async fn end_session(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<NoContent, ApiError> {
+    async fn end_session(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> Result<NoContent, Problems<{ declare::UNAUTHORIZED | declare::NOT_FOUND | declare::SERVER }>>
+    {
         self.auth.end_session(auth.0.user.id, id.0).await?;
         Ok(NoContent::Done)
     }
@@ -351,7 +386,9 @@ impl AuthApi {
         method = "get",
         operation_id = "getJwks"
     )]
-    async fn get_jwks(&self) -> Result<JwksResponse, ApiError> {
+    async fn get_jwks(
+        &self,
+    ) -> Result<JwksResponse, Problems<{ declare::NOT_FOUND | declare::INTERNAL }>> {
         let jwks: &JwkSet = self.auth.keys().jwks().ok_or(ApiError::NotFound)?;
         let value = serde_json::to_value(jwks).map_err(|e| ApiError::Internal(e.into()))?;
         Ok(JwksResponse::Keys(Json(value)))
@@ -368,16 +405,16 @@ fn client_info(req: &Request) -> ClientInfo {
             .headers()
             .get(poem::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
+            .map(|ua| ua.chars().take(limits::USER_AGENT_MAX_CHARS).collect()),
     }
 }
 
 impl poem_openapi::types::Example for RegisterRequest {
     fn example() -> Self {
         Self {
-            email: "ann@example.com".into(),
-            password: "correct horse battery".into(),
-            name: Some("Ann Lee".into()),
+            email: Text("ann@example.com".into()),
+            password: Text("correct horse battery".into()),
+            name: Some(Text("Ann Lee".into())),
         }
     }
 }
@@ -385,7 +422,7 @@ impl poem_openapi::types::Example for RegisterRequest {
 impl poem_openapi::types::Example for LoginRequest {
     fn example() -> Self {
         Self {
-            email: "ann@example.com".into(),
+            email: Text("ann@example.com".into()),
             password: "correct horse battery".into(),
         }
     }
@@ -411,7 +448,7 @@ impl poem_openapi::types::Example for ChangePasswordRequest {
     fn example() -> Self {
         Self {
             current_password: "correct horse battery".into(),
-            new_password: "a brand new passphrase".into(),
+            new_password: Text("a brand new passphrase".into()),
         }
     }
 }

@@ -10,10 +10,11 @@ use poem::{Request, RequestBody};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions, impl_apirequest_for_payload,
     payload::{ParsePayload, Payload},
-    registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry},
+    registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry},
     types::Type,
 };
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::error::{ApiError, FieldError};
 
@@ -191,7 +192,7 @@ pub async fn read_limited(request: &Request, body: &mut RequestBody) -> Result<V
 /// # Errors
 ///
 /// 400 when the bytes are not JSON; 422 naming the field when the shape is wrong.
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse<T: Type + DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Err(e) = std::str::from_utf8(bytes) {
         return Err(ApiError::BadRequest(format!(
             "The body is not valid UTF-8: {e}"
@@ -230,25 +231,23 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Err(err) => err,
     };
     let inner = err.inner();
-    // A shape error may be reported before the parser reaches a syntax error
-    // further on (`{"a": 1} trailing`): the body is only "wrong shape" if it
-    // is JSON at all.
-    let syntax = if matches!(inner.classify(), serde_json::error::Category::Data) {
-        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).err()
-    } else {
-        None
+    // Whether the body is JSON at all decides between 400 and 422: serde
+    // may report a shape error before a syntax error further on
+    // (`{"a": 1} trailing`), and reports some shape errors as syntax (an
+    // enum given a number is "expected value").
+    let value = match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => value,
+        Err(syntax) => {
+            return Err(ApiError::BadRequest(format!(
+                "The body is not valid JSON: {}",
+                strip_position(&syntax.to_string())
+            )));
+        }
     };
-    if let Some(syntax) = syntax {
-        return Err(ApiError::BadRequest(format!(
-            "The body is not valid JSON: {}",
-            strip_position(&syntax.to_string())
-        )));
-    }
-    if !matches!(inner.classify(), serde_json::error::Category::Data) {
-        return Err(ApiError::BadRequest(format!(
-            "The body is not valid JSON: {}",
-            strip_position(&inner.to_string())
-        )));
+    // serde stops at the first problem; the schema names all of them.
+    let errors = shape_errors::<T>(&value);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
     }
     let message = strip_position(&inner.to_string());
     let mut segments: Vec<String> = err
@@ -286,6 +285,88 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }]))
 }
 
+/// Every way a JSON object breaks the documented shape of `T`: each
+/// required field missing, each field of the wrong type (enum fields
+/// included), each unknown field, in the document's field order. Only the
+/// top level is checked: no request body nests objects.
+fn shape_errors<T: Type>(value: &Value) -> Vec<FieldError> {
+    let Value::Object(fields) = value else {
+        return Vec::new();
+    };
+    let mut registry = Registry::new();
+    T::register(&mut registry);
+    let root = T::schema_ref();
+    let Some(schema) = resolve(&registry, &root) else {
+        return Vec::new();
+    };
+    let mut errors = Vec::new();
+    for (name, property) in &schema.properties {
+        let Some(property) = resolve(&registry, property) else {
+            continue;
+        };
+        let required = schema.required.contains(name);
+        match fields.get(*name) {
+            None if required => errors.push(FieldError::body(name, "is required")),
+            None => {}
+            Some(Value::Null) if required && !property.nullable => {
+                errors.push(FieldError::body(name, "must not be null"));
+            }
+            Some(Value::Null) => {}
+            Some(given) => {
+                if let Some(message) = type_mismatch(property, given) {
+                    errors.push(FieldError::body(name, message));
+                }
+            }
+        }
+    }
+    for name in fields.keys() {
+        if !schema.properties.iter().any(|(known, _)| known == name) {
+            errors.push(FieldError::body(name, "is not a known field"));
+        }
+    }
+    errors
+}
+
+/// The schema behind a reference, or inline; a property that only wraps a
+/// reference (to add a description) is the referenced schema.
+fn resolve<'a>(registry: &'a Registry, schema: &'a MetaSchemaRef) -> Option<&'a MetaSchema> {
+    match schema {
+        MetaSchemaRef::Reference(name) => registry.schemas.get(name),
+        MetaSchemaRef::Inline(inline) => match inline.all_of.as_slice() {
+            [only @ MetaSchemaRef::Reference(_), ..] if inline.ty.is_empty() => {
+                resolve(registry, only)
+            }
+            _ => Some(inline),
+        },
+    }
+}
+
+/// Why `given` is not a value of `schema`'s type, if it is not.
+fn type_mismatch(schema: &MetaSchema, given: &Value) -> Option<String> {
+    let fits = match schema.ty {
+        "string" => given.is_string(),
+        "integer" => given.is_i64() || given.is_u64(),
+        "number" => given.is_number(),
+        "boolean" => given.is_boolean(),
+        "array" => given.is_array(),
+        "object" => given.is_object(),
+        _ => true,
+    };
+    if !fits {
+        let article = if schema.ty.starts_with(['a', 'i', 'o']) {
+            "an"
+        } else {
+            "a"
+        };
+        return Some(format!("must be {article} {}", schema.ty));
+    }
+    if !schema.enum_items.is_empty() && !schema.enum_items.contains(given) {
+        let choices: Vec<String> = schema.enum_items.iter().map(Value::to_string).collect();
+        return Some(format!("must be one of {}", choices.join(", ")));
+    }
+    None
+}
+
 fn backticked(message: &str, prefix: &str) -> Option<String> {
     let rest = message.strip_prefix(prefix)?;
     rest.split('`').next().map(str::to_owned)
@@ -302,14 +383,58 @@ fn strip_position(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::types::RoleName;
+    use poem_openapi::Object;
     use serde::Deserialize;
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, Object)]
     #[serde(deny_unknown_fields)]
+    #[oai(rename_all = "snake_case", deny_unknown_fields)]
     #[allow(dead_code)]
     struct Body {
         email: String,
         name: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize, Object)]
+    #[serde(deny_unknown_fields)]
+    #[oai(rename_all = "snake_case", deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Account {
+        email: String,
+        password: String,
+        count: i64,
+        role: Option<RoleName>,
+        /// A described enum: poem-openapi wraps its reference.
+        kind: Option<RoleName>,
+    }
+
+    #[test]
+    fn every_broken_field_is_named_at_once() {
+        let body = br#"{"role": 1, "kind": "root", "count": "3", "extra": true}"#;
+        let Err(ApiError::Validation(errors)) = parse::<Account>(body) else {
+            panic!("expected 422");
+        };
+        let named: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("email", "is required"),
+                ("password", "is required"),
+                ("count", "must be an integer"),
+                ("role", "must be a string"),
+                ("kind", r#"must be one of "admin", "user""#),
+                ("extra", "is not a known field"),
+            ]
+        );
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.pointer.as_deref() == Some(&*format!("#/{}", e.field)))
+        );
     }
 
     fn field_errors(bytes: &[u8]) -> Vec<FieldError> {
@@ -341,11 +466,7 @@ mod tests {
     fn shape_errors_name_the_field() {
         let cases: [(&[u8], &str, &str); 4] = [
             (b"{}", "email", "is required"),
-            (
-                b"{\"email\": 5}",
-                "email",
-                "invalid type: integer `5`, expected a string",
-            ),
+            (b"{\"email\": 5}", "email", "must be a string"),
             (
                 b"{\"email\": \"a\", \"role\": \"admin\"}",
                 "role",

@@ -1,9 +1,7 @@
-//! Corrections to the generated OpenAPI document, for what poem-openapi's
-//! derives cannot say: that request objects reject unknown fields, that a
-//! merge patch's `name` may be `null`, the real shape of `GET /health`'s 503,
-//! the query parameters' ranges and values (checked by the handlers, so that
-//! violations are 422s rather than the framework's 400s), and the
-//! `X-Request-Id` header on every response.
+//! Corrections to the generated OpenAPI document, for the three things
+//! poem-openapi's derives cannot say: that request objects reject unknown
+//! fields, that a merge patch's `name` may be `null`, and the `X-Request-Id`
+//! header on every response. Everything else comes from the types.
 
 use serde_json::{Value, json};
 
@@ -28,41 +26,6 @@ pub fn patch(generated: &str) -> String {
         "/components/schemas/PatchUserRequest/properties/name/nullable",
         json!(true),
     );
-    set(
-        &mut doc,
-        "/components/schemas/LoginRequest/properties/email/maxLength",
-        json!(254),
-    );
-    set(
-        &mut doc,
-        "/paths/~1health/get/responses/503",
-        json!({
-            "description": "The database does not answer or migrations are pending: still a health document, not a problem.",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HealthReport"}}}
-        }),
-    );
-    if let Some(params) = doc
-        .pointer_mut("/paths/~1users/get/parameters")
-        .and_then(Value::as_array_mut)
-    {
-        for param in params {
-            let extra = match param["name"].as_str() {
-                Some("page") => json!({"minimum": 1, "maximum": 10_000_000}),
-                Some("per_page") => json!({"minimum": 1, "maximum": 100}),
-                Some("role") => json!({"enum": ["admin", "user"]}),
-                Some("sort") => {
-                    json!({"enum": ["created_at", "-created_at", "email", "-email", "name", "-name"]})
-                }
-                Some("created_after" | "created_before") => json!({"format": "date-time"}),
-                _ => continue,
-            };
-            if let (Some(schema), Some(extra)) =
-                (param["schema"].as_object_mut(), extra.as_object())
-            {
-                schema.extend(extra.clone());
-            }
-        }
-    }
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for item in paths.values_mut().filter_map(Value::as_object_mut) {
             for operation in item.values_mut() {
@@ -90,5 +53,42 @@ fn set(doc: &mut Value, pointer: &str, value: Value) {
         if let Some(object) = doc.pointer_mut(parent).and_then(Value::as_object_mut) {
             object.insert(key.replace("~1", "/").replace("~0", "~"), value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GENERATED: &str = r#"{
+        "paths": {"/users/{id}": {"patch": {"responses": {"200": {"description": "ok"}}}}},
+        "components": {"schemas": {
+            "PatchUserRequest": {"type": "object", "properties": {"name": {"type": "string"}}},
+            "User": {"type": "object"}
+        }}
+    }"#;
+
+    #[test]
+    fn patches_only_what_the_derives_cannot_say() {
+        let doc: Value = serde_json::from_str(&patch(GENERATED)).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(schemas["PatchUserRequest"]["additionalProperties"], false);
+        assert_eq!(
+            schemas["User"].get("additionalProperties"),
+            None,
+            "responses may grow fields"
+        );
+        assert_eq!(
+            schemas["PatchUserRequest"]["properties"]["name"]["nullable"],
+            true
+        );
+        let response = &doc["paths"]["/users/{id}"]["patch"]["responses"]["200"];
+        assert_eq!(response["description"], "ok");
+        assert_eq!(response["headers"]["X-Request-Id"]["required"], true);
+    }
+
+    #[test]
+    fn a_document_that_is_not_json_is_served_as_it_is() {
+        assert_eq!(patch("not json"), "not json");
     }
 }

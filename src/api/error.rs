@@ -409,43 +409,121 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Problem statuses declared on every operation, with their descriptions.
-const DECLARED: &[(u16, &str)] = &[
+/// The problem statuses an operation declares, as bits of `Problems<S>`:
+/// each operation names the ones it can answer, no more.
+pub mod declare {
+    /// `400`: the body is not JSON, or a query parameter has the wrong type.
+    pub const BAD_REQUEST: u32 = 1 << 0;
+    /// `401`: no, invalid or expired token, or bad credentials.
+    pub const UNAUTHORIZED: u32 = 1 << 1;
+    /// `403`: authenticated, but not allowed.
+    pub const FORBIDDEN: u32 = 1 << 2;
+    /// `404`: no such resource.
+    pub const NOT_FOUND: u32 = 1 << 3;
+    /// `409`: a uniqueness or last-admin rule.
+    pub const CONFLICT: u32 = 1 << 4;
+    /// `412`: `If-Match` does not match.
+    pub const PRECONDITION_FAILED: u32 = 1 << 5;
+    /// `413`: the body is larger than the limit.
+    pub const PAYLOAD_TOO_LARGE: u32 = 1 << 6;
+    /// `415`: the body is not JSON.
+    pub const UNSUPPORTED_MEDIA_TYPE: u32 = 1 << 7;
+    /// `422`: a field rule is broken.
+    pub const VALIDATION: u32 = 1 << 8;
+    /// `429`: rate limited.
+    pub const RATE_LIMITED: u32 = 1 << 9;
+    /// `500`: an unexpected failure.
+    pub const INTERNAL: u32 = 1 << 10;
+    /// `503`: the database is unavailable.
+    pub const UNAVAILABLE: u32 = 1 << 11;
+
+    /// What every operation that reads a JSON body can answer.
+    pub const JSON_BODY: u32 =
+        BAD_REQUEST | PAYLOAD_TOO_LARGE | UNSUPPORTED_MEDIA_TYPE | VALIDATION;
+    /// What every operation that touches the database can answer.
+    pub const SERVER: u32 = INTERNAL | UNAVAILABLE;
+}
+
+/// Each declarable problem status: its bit, code and description.
+const DECLARED: &[(u32, u16, &str)] = &[
     (
+        declare::BAD_REQUEST,
         400,
         "The body is not valid JSON, or a query parameter has the wrong type.",
     ),
     (
+        declare::UNAUTHORIZED,
         401,
         "No, invalid or expired bearer token, or bad credentials.",
     ),
-    (403, "Authenticated, but not allowed."),
-    (404, "No such resource."),
+    (declare::FORBIDDEN, 403, "Authenticated, but not allowed."),
+    (declare::NOT_FOUND, 404, "No such resource."),
     (
+        declare::CONFLICT,
         409,
         "The email is taken, or the change would remove the last admin.",
     ),
-    (412, "`If-Match` does not match the current `ETag`."),
-    (413, "The body is larger than the configured limit."),
-    (415, "The body is not `application/json`."),
     (
-        422,
-        "Well-formed JSON that breaks a field rule; `errors` says which.",
+        declare::PRECONDITION_FAILED,
+        412,
+        "`If-Match` does not match the current `ETag`.",
     ),
-    (429, "Rate limited; retry after `Retry-After` seconds."),
     (
+        declare::PAYLOAD_TOO_LARGE,
+        413,
+        "The body is larger than the configured limit.",
+    ),
+    (
+        declare::UNSUPPORTED_MEDIA_TYPE,
+        415,
+        "The body is not `application/json`.",
+    ),
+    (
+        declare::VALIDATION,
+        422,
+        "Well-formed input that breaks a field rule; `errors` says which.",
+    ),
+    (
+        declare::RATE_LIMITED,
+        429,
+        "Rate limited; retry after `Retry-After` seconds.",
+    ),
+    (
+        declare::INTERNAL,
         500,
         "Unexpected failure; the body is generic and the cause is logged.",
     ),
-    (503, "The database is unavailable."),
+    (declare::UNAVAILABLE, 503, "The database is unavailable."),
 ];
 
-impl ApiResponse for ApiError {
+/// An operation's failure: an [`ApiError`], documented as the problem
+/// statuses whose [`declare`] bits are in `S`. Handlers use `?` on anything
+/// that converts into an `ApiError`.
+#[derive(Debug)]
+pub struct Problems<const S: u32>(pub ApiError);
+
+impl<const S: u32, E> From<E> for Problems<S>
+where
+    ApiError: From<E>,
+{
+    fn from(err: E) -> Self {
+        Self(ApiError::from(err))
+    }
+}
+
+impl<const S: u32> From<Problems<S>> for poem::Error {
+    fn from(problems: Problems<S>) -> Self {
+        problems.0.into()
+    }
+}
+
+impl<const S: u32> ApiResponse for Problems<S> {
     fn meta() -> MetaResponses {
         MetaResponses {
             responses: DECLARED
                 .iter()
-                .map(|&(status, description)| MetaResponse {
+                .filter(|(bit, _, _)| S & bit != 0)
+                .map(|&(_, status, description)| MetaResponse {
                     description,
                     status: Some(status),
                     status_range: None,

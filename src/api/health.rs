@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{
     ApiTags,
-    error::ApiError,
+    error::{ApiError, Problems, declare},
     json::{Json, WriteJson},
     types::Nullable,
 };
@@ -88,6 +88,14 @@ pub struct PoolFigures {
     pub max: u32,
 }
 
+/// `GET /health/live` and `GET /health/ready` answers.
+#[derive(Debug, ApiResponse)]
+pub enum StatusResponse {
+    /// `{"status":"ok"}`.
+    #[oai(status = 200)]
+    Ok(Json<Status>),
+}
+
 /// `GET /health` answers.
 #[derive(Debug, ApiResponse)]
 pub enum HealthResponse {
@@ -132,8 +140,8 @@ impl HealthApi {
     ///
     /// `200 {"status":"ok"}` while the process serves requests. Touches nothing else.
     #[oai(path = "/health/live", method = "get", operation_id = "getLiveness")]
-    async fn get_liveness(&self) -> Result<Json<Status>, ApiError> {
-        Ok(Status::ok())
+    async fn get_liveness(&self) -> Result<StatusResponse, Problems<{ declare::INTERNAL }>> {
+        Ok(StatusResponse::Ok(Status::ok()))
     }
 
     /// Readiness
@@ -141,9 +149,9 @@ impl HealthApi {
     /// `200 {"status":"ok"}` when the database answers and every migration is
     /// applied; otherwise a `503` problem.
     #[oai(path = "/health/ready", method = "get", operation_id = "getReadiness")]
-    async fn get_readiness(&self) -> Result<Json<Status>, ApiError> {
+    async fn get_readiness(&self) -> Result<StatusResponse, Problems<{ declare::SERVER }>> {
         self.db.check_ready().await.map_err(ApiError::Unavailable)?;
-        Ok(Status::ok())
+        Ok(StatusResponse::Ok(Status::ok()))
     }
 
     /// Health report
@@ -151,7 +159,7 @@ impl HealthApi {
     /// Version, uptime, database latency and pool figures. `503` with the same
     /// document when the database check fails.
     #[oai(path = "/health", method = "get", operation_id = "getHealth")]
-    async fn get_health(&self) -> Result<HealthResponse, ApiError> {
+    async fn get_health(&self) -> Result<HealthResponse, Problems<{ declare::INTERNAL }>> {
         let check = self.db.check_ready().await;
         if let Err(e) = &check {
             tracing::warn!(error = ?e, "health check failed");

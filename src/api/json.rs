@@ -14,9 +14,8 @@ use std::cell::RefCell;
 
 use poem::{IntoResponse, Response, http::StatusCode};
 use poem_openapi::{
-    ApiResponse,
     payload::Payload,
-    registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry},
+    registry::{MetaSchemaRef, Registry},
     types::Type,
 };
 use serde::Serialize;
@@ -25,8 +24,16 @@ use serde::Serialize;
 #[derive(Debug, Clone)]
 pub struct Json<T>(pub T);
 
+/// The media type the document declares: generators treat only the bare
+/// `application/json` (and `*+json`) as JSON.
+pub const DECLARED_CONTENT_TYPE: &str = "application/json";
+
+/// The `Content-Type` a response is served with; the charset parameter
+/// changes nothing for JSON, but some clients like to see it.
+pub const SERVED_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
 impl<T: Type> Payload for Json<T> {
-    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+    const CONTENT_TYPE: &'static str = DECLARED_CONTENT_TYPE;
 
     fn schema_ref() -> MetaSchemaRef {
         T::schema_ref()
@@ -100,7 +107,7 @@ impl<T: Type + WriteJson> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match to_body(&self.0) {
             Ok(body) => Response::builder()
-                .content_type(<Self as Payload>::CONTENT_TYPE)
+                .content_type(SERVED_CONTENT_TYPE)
                 .body(body),
             // Only a map with non-string keys fails; none of ours has one.
             Err(e) => {
@@ -108,27 +115,6 @@ impl<T: Type + WriteJson> IntoResponse for Json<T> {
                 StatusCode::INTERNAL_SERVER_ERROR.into_response()
             }
         }
-    }
-}
-
-impl<T: Type + WriteJson + Send> ApiResponse for Json<T> {
-    fn meta() -> MetaResponses {
-        MetaResponses {
-            responses: vec![MetaResponse {
-                description: "",
-                status: Some(200),
-                status_range: None,
-                content: vec![MetaMediaType {
-                    content_type: <Self as Payload>::CONTENT_TYPE,
-                    schema: <Self as Payload>::schema_ref(),
-                }],
-                headers: vec![],
-            }],
-        }
-    }
-
-    fn register(registry: &mut Registry) {
-        T::register(registry);
     }
 }
 

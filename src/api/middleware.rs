@@ -45,23 +45,43 @@ pub struct RequestContext {
     pub max_body_bytes: usize,
     /// Where HTTP metrics go; `None` when metrics are off.
     pub metrics: Option<Arc<Metrics>>,
-    /// poem-openapi routes name path parameters `param0`, `param1`…; this
-    /// maps poem's patterns to the document's templates
+    /// The routes by poem's pattern: poem-openapi names path parameters
+    /// `param0`, `param1`…, and the document names them
     /// (`/users/:param0` → `/users/{id}`).
-    pub routes: Arc<HashMap<String, Arc<str>>>,
+    pub routes: Arc<HashMap<String, RouteInfo>>,
+}
+
+/// What the request context knows of one route.
+#[derive(Debug, Clone)]
+pub struct RouteInfo {
+    /// The document's template, the `http.route` label.
+    pub template: Arc<str>,
+    /// The route's methods, for the `Allow` header of a `405` (RFC 9110).
+    pub allow: HeaderValue,
 }
 
 impl RequestContext {
-    /// Route templates from an OpenAPI document's `paths`, by poem's pattern.
+    /// The routes of an OpenAPI document's `paths`, by poem's pattern, and
+    /// `extra` plain `GET` routes served beside the document.
     #[must_use]
-    pub fn route_names(spec_json: &str) -> HashMap<String, Arc<str>> {
+    pub fn route_names(spec_json: &str, extra: &[&str]) -> HashMap<String, RouteInfo> {
         let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
-        let Some(paths) = spec.get("paths").and_then(serde_json::Value::as_object) else {
-            return HashMap::new();
-        };
-        paths
-            .keys()
-            .map(|template| {
+        let empty = serde_json::Map::new();
+        let paths = spec
+            .get("paths")
+            .and_then(serde_json::Value::as_object)
+            .unwrap_or(&empty);
+        let documented = paths.iter().map(|(template, item)| {
+            let methods = item
+                .as_object()
+                .map(|item| item.keys().map(|m| m.to_ascii_uppercase()).collect())
+                .unwrap_or_default();
+            (template.as_str(), methods)
+        });
+        let plain = extra.iter().map(|&path| (path, vec!["GET".to_owned()]));
+        documented
+            .chain(plain)
+            .map(|(template, mut methods)| {
                 let mut index = 0;
                 let internal = template
                     .split('/')
@@ -75,7 +95,17 @@ impl RequestContext {
                     })
                     .collect::<Vec<_>>()
                     .join("/");
-                (internal, Arc::from(template.as_str()))
+                // poem answers HEAD wherever it answers GET.
+                if methods.iter().any(|m| m == "GET") {
+                    methods.push("HEAD".to_owned());
+                }
+                let allow = HeaderValue::from_str(&methods.join(", "))
+                    .unwrap_or(HeaderValue::from_static(""));
+                let info = RouteInfo {
+                    template: Arc::from(template),
+                    allow,
+                };
+                (internal, info)
             })
             .collect()
     }
@@ -196,17 +226,20 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
                     }
                 }
             };
-            let route: Arc<str> = pattern.filter(|p| !p.is_empty()).map_or_else(
-                || Arc::clone(&UNMATCHED),
-                |p| {
-                    self.context
-                        .routes
-                        .get(&*p)
-                        .cloned()
-                        .unwrap_or_else(|| route_template(&p).into())
-                },
-            );
+            let known = pattern.as_deref().and_then(|p| self.context.routes.get(p));
+            let route: Arc<str> = match (known, pattern.as_deref()) {
+                (Some(info), _) => Arc::clone(&info.template),
+                (None, Some(p)) if !p.is_empty() => route_template(p).into(),
+                (None, _) => Arc::clone(&UNMATCHED),
+            };
             let status = response.status().as_u16();
+            if status == 405 {
+                if let Some(info) = known {
+                    response
+                        .headers_mut()
+                        .insert(header::ALLOW, info.allow.clone());
+                }
+            }
             let current = tracing::Span::current();
             if traced {
                 // The OpenTelemetry span has started (its ids were read

@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod json;
 pub mod middleware;
+pub mod params;
 pub mod security;
 pub mod types;
 pub mod users;
@@ -128,7 +129,14 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
 pub fn app(state: &AppState) -> impl Endpoint + use<> {
     let api = openapi(state);
     let generated = api.spec();
-    let routes = Arc::new(middleware::RequestContext::route_names(&generated));
+    let mut plain = Vec::new();
+    if state.config.docs {
+        plain.extend(["/openapi.json", "/docs"]);
+    }
+    if state.metrics.is_some() {
+        plain.push("/metrics");
+    }
+    let routes = Arc::new(middleware::RequestContext::route_names(&generated, &plain));
     let mut route = Route::new();
     if state.config.docs {
         let served = document::patch(&generated);
@@ -137,15 +145,17 @@ pub fn app(state: &AppState) -> impl Endpoint + use<> {
         route = route
             .at(
                 "/openapi.json",
-                poem::endpoint::make_sync(move |_| {
+                poem::get(poem::endpoint::make_sync(move |_| {
                     poem::Response::builder()
-                        .content_type("application/json; charset=utf-8")
+                        .content_type(json::SERVED_CONTENT_TYPE)
                         .body(served.clone())
-                }),
+                })),
             )
             .at(
                 "/docs",
-                poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())),
+                poem::get(poem::endpoint::make_sync(move |_| {
+                    poem::web::Html(html.clone())
+                })),
             );
     }
     if let Some(metrics) = &state.metrics {

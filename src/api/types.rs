@@ -214,7 +214,7 @@ impl ParseFromJSON for Timestamp {
     }
 }
 
-/// A user's role.
+/// A user's role: `admin` manages every user, `user` manages itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize, Serialize)]
 #[oai(rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
@@ -243,7 +243,8 @@ impl From<RoleName> for Role {
     }
 }
 
-/// A user: the only shape in which a user is ever returned.
+/// A user: the only shape in which a user is ever returned. `role` is the
+/// current role (see `RoleName`).
 #[derive(Debug, Clone, Object, Serialize)]
 #[oai(rename_all = "snake_case", rename = "User", example)]
 pub struct UserResponse {
@@ -254,7 +255,7 @@ pub struct UserResponse {
     pub email: String,
     /// Display name, or `null`.
     pub name: Nullable<String>,
-    /// Current role.
+    // No doc comment: it would wrap the enum's `$ref` in an `allOf`.
     pub role: RoleName,
     /// Creation time.
     pub created_at: Timestamp,

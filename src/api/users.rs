@@ -17,8 +17,11 @@ use super::{
     auth::NoContent,
     body::{JsonBody, MergePatch},
     check,
-    error::{ApiError, FieldError},
+    error::{ApiError, FieldError, Problems, declare},
     json::{Json, WriteJson, write_str},
+    params::{
+        Bounded, DateTimeText, EmailText, NameText, OneOf, PasswordText, Roles, Text, UserSorts,
+    },
     security::{BearerAuth, BearerToken},
     types::{Nullable, RoleName, UserResponse},
 };
@@ -26,17 +29,28 @@ use crate::{
     auth::{AuthService, service::Caller},
     domain::{
         Email, Role, User, UserName,
+        limits::{
+            FILTER_MAX_CHARS, FILTER_TOO_LONG, PAGE_MAX, PAGE_MIN, PAGE_RANGE, PER_PAGE_DEFAULT,
+            PER_PAGE_MAX, PER_PAGE_MIN, PER_PAGE_RANGE,
+        },
         listing::{Cursor, Paging, Sort, UserFilter, UserPage, UserQuery},
     },
     store::{Store, UserChange},
 };
 
-/// Largest page.
-const MAX_PER_PAGE: i64 = 100;
-/// Largest page number (keeps the offset far from overflow; use cursors to go deep).
-const MAX_PAGE: i64 = 10_000_000;
-/// Longest text filter.
-const MAX_FILTER_CHARS: usize = 254;
+/// The `page` parameter.
+type PageParam = Bounded<PAGE_MIN, PAGE_MAX, 1>;
+/// The `per_page` parameter.
+type PerPageParam = Bounded<PER_PAGE_MIN, PER_PAGE_MAX, PER_PAGE_DEFAULT>;
+
+/// What every operation on one user by id can answer.
+const ONE_USER: u32 = declare::UNAUTHORIZED | declare::NOT_FOUND | declare::SERVER;
+/// What every write of a user record can answer besides.
+const USER_WRITE: u32 = ONE_USER
+    | declare::JSON_BODY
+    | declare::FORBIDDEN
+    | declare::CONFLICT
+    | declare::PRECONDITION_FAILED;
 
 /// User endpoints.
 #[derive(Debug)]
@@ -89,56 +103,51 @@ impl WriteJson for UserPageResponse {
     }
 }
 
-/// A new user, created by an admin.
+// The `role` fields below carry no doc comment of their own: poem-openapi
+// would wrap the enum's `$ref` in an `allOf` to attach it, which generated
+// clients refuse for an enum. The object's description says it instead.
+
+/// A new user, created by an admin. `role` is `user` when omitted.
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "snake_case", deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// Email address; stored lower-cased.
-    #[oai(validator(max_length = 254))]
-    pub email: String,
+    pub email: EmailText,
     /// 8 to 128 characters; not one of the 10,000 most common passwords.
-    #[oai(validator(min_length = 8, max_length = 128))]
-    pub password: String,
+    pub password: PasswordText,
     /// Optional display name.
-    #[oai(validator(max_length = 100))]
-    pub name: Option<String>,
-    /// `user` when omitted.
+    pub name: Option<NameText>,
     pub role: Option<RoleName>,
 }
 
-/// A full replacement of a user's record.
+/// A full replacement of a user's record. `role` is for admins only (a
+/// non-admin sending it gets `403`); omitted, it stays as it is.
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "snake_case", deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceUserRequest {
     /// Email address.
-    #[oai(validator(max_length = 254))]
-    pub email: String,
+    pub email: EmailText,
     /// Display name; omitting it clears the name.
-    #[oai(validator(max_length = 100))]
-    pub name: Option<String>,
-    /// Admins only (a non-admin sending it gets 403); omitted: unchanged.
+    pub name: Option<NameText>,
     pub role: Option<RoleName>,
     /// Required when a non-admin changes its own email.
     pub current_password: Option<String>,
 }
 
 /// A JSON merge patch of a user's record: absent fields are unchanged, a
-/// `null` name clears it.
+/// `null` name clears it. `role` is for admins only.
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "snake_case", deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUserRequest {
     /// New email address.
     #[serde(default)]
-    #[oai(validator(max_length = 254))]
-    pub email: MaybeUndefined<String>,
+    pub email: MaybeUndefined<EmailText>,
     /// New display name, or `null` to clear it.
     #[serde(default)]
-    #[oai(validator(max_length = 100))]
-    pub name: MaybeUndefined<String>,
-    /// New role; admins only.
+    pub name: MaybeUndefined<NameText>,
     #[serde(default)]
     pub role: MaybeUndefined<RoleName>,
     /// Required when a non-admin changes its own email.
@@ -160,7 +169,28 @@ pub enum ListUsersResponse {
     ),
 }
 
-/// Answers that carry one user.
+/// `GET /users/me` answers.
+#[derive(Debug, ApiResponse)]
+pub enum CurrentUserResponse {
+    /// The caller's own record.
+    #[oai(status = 200)]
+    Ok(Json<UserResponse>),
+}
+
+/// `PUT` and `PATCH /users/{id}` answers.
+#[derive(Debug, ApiResponse)]
+pub enum UpdatedUser {
+    /// The user as it now is.
+    #[oai(status = 200)]
+    Ok(
+        Json<UserResponse>,
+        /// The new ETag.
+        #[oai(header = "ETag")]
+        String,
+    ),
+}
+
+/// `GET /users/{id}` answers.
 #[derive(Debug, ApiResponse)]
 pub enum UserWithEtag {
     /// The user.
@@ -202,8 +232,11 @@ impl UsersApi {
     ///
     /// The caller's own user record, as stored now.
     #[oai(path = "/users/me", method = "get", operation_id = "getCurrentUser")]
-    async fn get_current_user(&self, auth: BearerAuth) -> Result<Json<UserResponse>, ApiError> {
-        Ok(Json(auth.0.user.into()))
+    async fn get_current_user(
+        &self,
+        auth: BearerAuth,
+    ) -> Result<CurrentUserResponse, Problems<{ declare::UNAUTHORIZED | declare::SERVER }>> {
+        Ok(CurrentUserResponse::Ok(Json(auth.0.user.into())))
     }
 
     /// List users (admin)
@@ -218,61 +251,66 @@ impl UsersApi {
         &self,
         auth: BearerToken,
         /// Page number, from 1 (offset paging).
-        page: Query<Option<i64>>,
+        page: Query<Option<PageParam>>,
         /// Page size, 1-100 (default 20).
-        per_page: Query<Option<i64>>,
+        per_page: Query<Option<PerPageParam>>,
         /// Opaque cursor from a previous `next_cursor`.
         cursor: Query<Option<String>>,
         /// `admin` or `user`.
-        role: Query<Option<String>>,
+        role: Query<Option<OneOf<Roles>>>,
         /// Case-insensitive substring of the email.
         email: Query<Option<String>>,
         /// Case-insensitive substring of the email or the name.
         q: Query<Option<String>>,
         /// Only users created strictly after this RFC 3339 time.
-        created_after: Query<Option<String>>,
+        created_after: Query<Option<DateTimeText>>,
         /// Only users created strictly before this RFC 3339 time.
-        created_before: Query<Option<String>>,
+        created_before: Query<Option<DateTimeText>>,
         /// `created_at`, `-created_at` (default), `email`, `-email`, `name` or `-name`.
-        sort: Query<Option<String>>,
-    ) -> Result<ListUsersResponse, ApiError> {
+        sort: Query<Option<OneOf<UserSorts>>>,
+    ) -> Result<
+        ListUsersResponse,
+        Problems<
+            {
+                declare::BAD_REQUEST
+                    | declare::UNAUTHORIZED
+                    | declare::FORBIDDEN
+                    | declare::VALIDATION
+                    | declare::SERVER
+            },
+        >,
+    > {
         let claims = &auth.0;
         let mut errors = Vec::new();
-        let page_no = page.0.unwrap_or(1);
-        if !(1..=MAX_PAGE).contains(&page_no) {
-            errors.push(FieldError::query(
-                "page",
-                format!("must be from 1 to {MAX_PAGE}"),
-            ));
-        }
-        let size = per_page.0.unwrap_or(20);
-        if !(1..=MAX_PER_PAGE).contains(&size) {
-            errors.push(FieldError::query(
-                "per_page",
-                format!("must be from 1 to {MAX_PER_PAGE}"),
-            ));
-        }
+        let page_no = PageParam::value_or_default(page.0, "page", PAGE_RANGE)
+            .map_err(|e| errors.push(e))
+            .unwrap_or(PAGE_MIN);
+        let size = PerPageParam::value_or_default(per_page.0, "per_page", PER_PAGE_RANGE)
+            .map_err(|e| errors.push(e))
+            .unwrap_or(PER_PAGE_DEFAULT);
         let sort_order = query_check(
             &mut errors,
             "sort",
-            sort.0.as_deref().map_or(Ok(Sort::default()), Sort::parse),
+            sort.0
+                .as_ref()
+                .map_or(Ok(Sort::default()), |s| Sort::parse(s.as_str())),
         );
         let role_filter = query_check(
             &mut errors,
             "role",
-            role.0.as_deref().map(Role::parse).transpose(),
+            role.0.as_ref().map(|r| Role::parse(r.as_str())).transpose(),
         );
         let email_filter = query_check(&mut errors, "email", text_filter(email.0.as_deref()));
         let q_filter = query_check(&mut errors, "q", text_filter(q.0.as_deref()));
         let after = query_check(
             &mut errors,
             "created_after",
-            time_filter(created_after.0.as_deref()),
+            time_filter(created_after.0.as_ref().map(|t| t.0.as_str())),
         );
         let before = query_check(
             &mut errors,
             "created_before",
-            time_filter(created_before.0.as_deref()),
+            time_filter(created_before.0.as_ref().map(|t| t.0.as_str())),
         );
         let paging = sort_order.and_then(|sort| match cursor.0.as_deref() {
             Some(raw) => query_check(
@@ -304,7 +342,7 @@ impl UsersApi {
         else {
             // The full check first: a non-admin gets 403 before any 422.
             auth.admin(&self.auth).await?;
-            return Err(ApiError::Validation(errors));
+            return Err(ApiError::Validation(errors).into());
         };
         let query = UserQuery {
             filter: UserFilter {
@@ -364,7 +402,7 @@ impl UsersApi {
         /// ETags of the client's copies.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
-    ) -> Result<UserWithEtag, ApiError> {
+    ) -> Result<UserWithEtag, Problems<ONE_USER>> {
         // The hot read: the bearer check and the read are one statement.
         let (caller, user) = self.auth.authenticate_and_get(&auth.0, id.0).await?;
         ensure_visible(&caller, id.0)?;
@@ -388,11 +426,25 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         body: JsonBody<CreateUserRequest>,
-    ) -> Result<CreateUserResponse, ApiError> {
+    ) -> Result<
+        CreateUserResponse,
+        Problems<
+            {
+                declare::JSON_BODY
+                    | declare::UNAUTHORIZED
+                    | declare::FORBIDDEN
+                    | declare::CONFLICT
+                    | declare::SERVER
+            },
+        >,
+    > {
         auth.admin()?;
         let body = body.0;
-        let (email, password, name) =
-            super::new_account(&body.email, &body.password, body.name.as_deref())?;
+        let (email, password, name) = super::new_account(
+            body.email.as_str(),
+            body.password.as_str(),
+            body.name.as_ref().map(Text::as_str),
+        )?;
         let role = body.role.map_or(Role::User, Into::into);
         let user = self
             .auth
@@ -421,15 +473,17 @@ impl UsersApi {
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
         body: JsonBody<ReplaceUserRequest>,
-    ) -> Result<UserWithEtag, ApiError> {
+    ) -> Result<UpdatedUser, Problems<USER_WRITE>> {
         let body = body.0;
         let edit = Edit {
-            email: Some(body.email),
-            name: Some(body.name),
+            email: Some(body.email.0),
+            name: Some(body.name.map(|n| n.0)),
             role: body.role,
             current_password: body.current_password,
         };
-        self.apply(&auth.0, id.0, if_match.0.as_deref(), edit).await
+        Ok(self
+            .apply(&auth.0, id.0, if_match.0.as_deref(), edit)
+            .await?)
     }
 
     /// Update a user
@@ -446,7 +500,7 @@ impl UsersApi {
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
         body: MergePatch<PatchUserRequest>,
-    ) -> Result<UserWithEtag, ApiError> {
+    ) -> Result<UpdatedUser, Problems<USER_WRITE>> {
         let body = body.0;
         let mut errors = Vec::new();
         let email = match body.email {
@@ -455,7 +509,7 @@ impl UsersApi {
                 errors.push(FieldError::body("email", "must not be null"));
                 None
             }
-            MaybeUndefined::Value(email) => Some(email),
+            MaybeUndefined::Value(email) => Some(email.0),
         };
         let role = match body.role {
             MaybeUndefined::Undefined => None,
@@ -466,19 +520,21 @@ impl UsersApi {
             MaybeUndefined::Value(role) => Some(role),
         };
         if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
+            return Err(ApiError::Validation(errors).into());
         }
         let edit = Edit {
             email,
             name: match body.name {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(name) => Some(Some(name)),
+                MaybeUndefined::Value(name) => Some(Some(name.0)),
             },
             role,
             current_password: body.current_password.take(),
         };
-        self.apply(&auth.0, id.0, if_match.0.as_deref(), edit).await
+        Ok(self
+            .apply(&auth.0, id.0, if_match.0.as_deref(), edit)
+            .await?)
     }
 
     /// Delete a user
@@ -494,7 +550,8 @@ impl UsersApi {
         /// Delete only if this is the current `ETag`.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> Result<NoContent, ApiError> {
+    ) -> Result<NoContent, Problems<{ ONE_USER | declare::CONFLICT | declare::PRECONDITION_FAILED }>>
+    {
         ensure_visible(&auth.0, id.0)?;
         let expected = self.precondition(id.0, if_match.0.as_deref()).await?;
         self.store.delete_user(id.0, expected).await?;
@@ -514,8 +571,11 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> Result<NoContent, ApiError> {
+    ) -> Result<NoContent, Problems<{ ONE_USER | declare::FORBIDDEN }>> {
         auth.admin()?;
+        if self.store.get_user(id.0).await?.is_none() {
+            return Err(ApiError::NotFound.into());
+        }
         self.auth.end_sessions(id.0, None).await?;
         Ok(NoContent::Done)
     }
@@ -554,7 +614,7 @@ impl UsersApi {
         id: Uuid,
         if_match: Option<&str>,
         edit: Edit,
-    ) -> Result<UserWithEtag, ApiError> {
+    ) -> Result<UpdatedUser, ApiError> {
         ensure_visible(caller, id)?;
         let is_admin = caller.user.role == Role::Admin;
         if edit.role.is_some() && !is_admin {
@@ -595,7 +655,7 @@ impl UsersApi {
         };
         let user = self.store.update_user(id, change, expected).await?;
         let tag = etag(&user);
-        Ok(UserWithEtag::Ok(Json(user.into()), tag))
+        Ok(UpdatedUser::Ok(Json(user.into()), tag))
     }
 }
 
@@ -643,9 +703,7 @@ fn query_check<T>(
 fn text_filter(raw: Option<&str>) -> Result<Option<String>, &'static str> {
     match raw {
         None | Some("") => Ok(None),
-        Some(text) if text.chars().count() > MAX_FILTER_CHARS => {
-            Err("must be at most 254 characters")
-        }
+        Some(text) if text.chars().count() > FILTER_MAX_CHARS => Err(FILTER_TOO_LONG),
         Some(text) if text.chars().any(char::is_control) => {
             Err("must not contain control characters")
         }
@@ -725,9 +783,9 @@ fn percent_encode(value: &str) -> String {
 impl poem_openapi::types::Example for CreateUserRequest {
     fn example() -> Self {
         Self {
-            email: "bob@example.com".into(),
-            password: "a long passphrase".into(),
-            name: Some("Bob".into()),
+            email: Text("bob@example.com".into()),
+            password: Text("a long passphrase".into()),
+            name: Some(Text("Bob".into())),
             role: Some(RoleName::Admin),
         }
     }
@@ -736,8 +794,8 @@ impl poem_openapi::types::Example for CreateUserRequest {
 impl poem_openapi::types::Example for ReplaceUserRequest {
     fn example() -> Self {
         Self {
-            email: "ann@example.com".into(),
-            name: Some("Ann Lee".into()),
+            email: Text("ann@example.com".into()),
+            name: Some(Text("Ann Lee".into())),
             role: None,
             current_password: None,
         }
@@ -748,7 +806,7 @@ impl poem_openapi::types::Example for PatchUserRequest {
     fn example() -> Self {
         Self {
             email: MaybeUndefined::Undefined,
-            name: MaybeUndefined::Value("Ann Lee".into()),
+            name: MaybeUndefined::Value(Text("Ann Lee".into())),
             role: MaybeUndefined::Undefined,
             current_password: MaybeUndefined::Undefined,
         }

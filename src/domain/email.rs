@@ -1,5 +1,7 @@
 //! Email addresses as the contract defines them.
 
+use super::limits::{EMAIL_MAX_CHARS, EMAIL_TOO_LONG};
+
 /// A trimmed, lower-cased email address: at most 254 characters, one `@`, a
 /// dot in the domain. Two addresses differing only in case are the same account.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -17,10 +19,10 @@ impl Email {
             return Err("must not be empty");
         }
         // Counted as stored: lower-casing can lengthen a string (`İ` becomes
-        // two characters), and the column holds 254.
+        // two characters), and the column holds that many.
         let lowered = trimmed.to_lowercase();
-        if lowered.chars().count() > 254 {
-            return Err("must be at most 254 characters");
+        if lowered.chars().count() > EMAIL_MAX_CHARS {
+            return Err(EMAIL_TOO_LONG);
         }
         if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("must be a valid email address");

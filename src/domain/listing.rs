@@ -38,6 +38,16 @@ impl Default for Sort {
 }
 
 impl Sort {
+    /// Every accepted `sort` value.
+    pub const NAMES: [&'static str; 6] = [
+        "created_at",
+        "-created_at",
+        "email",
+        "-email",
+        "name",
+        "-name",
+    ];
+
     /// Parses `created_at`, `-created_at`, `email`, `-email`, `name` or `-name`.
     ///
     /// # Errors
@@ -160,12 +170,13 @@ impl Cursor {
                 | (CursorValue::Text(Some(_)), SortKey::Email)
                 | (CursorValue::Text(_), SortKey::Name)
         );
-        // Values come from stored emails and names: never longer than 254
-        // characters or holding control characters (which Postgres would
+        // Values come from stored emails and names: never longer than an
+        // email or holding control characters (which Postgres would
         // refuse inside the driver).
         let value_sane = match &cursor.value {
             CursorValue::Text(Some(text)) => {
-                text.chars().count() <= 254 && !text.chars().any(char::is_control)
+                text.chars().count() <= super::limits::EMAIL_MAX_CHARS
+                    && !text.chars().any(char::is_control)
             }
             CursorValue::Text(None) => true,
             CursorValue::Time(t) => (1..=9999).contains(&t.year()),
@@ -225,14 +236,7 @@ mod tests {
 
     #[test]
     fn sorts_round_trip() {
-        for raw in [
-            "created_at",
-            "-created_at",
-            "email",
-            "-email",
-            "name",
-            "-name",
-        ] {
+        for raw in Sort::NAMES {
             assert_eq!(Sort::parse(raw).unwrap().as_str(), raw);
         }
         for bad in ["", "-", "id", "--name", "Name", "created_at "] {

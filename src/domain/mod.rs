@@ -2,6 +2,7 @@
 //! is valid by construction. No HTTP, no SQL.
 
 mod email;
+pub mod limits;
 pub mod listing;
 mod password;
 mod user;

@@ -4,6 +4,10 @@ use std::{collections::HashSet, sync::LazyLock};
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::limits::{
+    PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, PASSWORD_TOO_LONG, PASSWORD_TOO_SHORT,
+};
+
 /// The 10,000 most common passwords, most common first, one per line: the
 /// head of the ranked `passwords` frequency list that zxcvbn ships (zxcvbn-rs
 /// 3.1.1, `src/frequency_lists.rs`, MIT licence; the list originates from
@@ -27,11 +31,11 @@ impl Password {
     /// A message for the client when a rule is broken.
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         let chars = raw.chars().count();
-        if chars < 8 {
-            return Err("must be at least 8 characters");
+        if chars < PASSWORD_MIN_CHARS {
+            return Err(PASSWORD_TOO_SHORT);
         }
-        if chars > 128 {
-            return Err("must be at most 128 characters");
+        if chars > PASSWORD_MAX_CHARS {
+            return Err(PASSWORD_TOO_LONG);
         }
         if COMMON.contains(raw.to_lowercase().as_str()) {
             return Err("is one of the 10,000 most common passwords; choose another");

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::limits::{NAME_MAX_CHARS, NAME_TOO_LONG};
+
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -13,6 +15,12 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, in the order the document lists them.
+    pub const ALL: [Self; 2] = [Self::Admin, Self::User];
+
+    /// The stored and serialized form of each role.
+    pub const NAMES: [&'static str; 2] = [Self::Admin.as_str(), Self::User.as_str()];
+
     /// The stored and serialized form.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -48,8 +56,8 @@ impl UserName {
     ///
     /// A message for the client when a rule is broken.
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        if raw.chars().count() > 100 {
-            return Err("must be at most 100 characters");
+        if raw.chars().count() > NAME_MAX_CHARS {
+            return Err(NAME_TOO_LONG);
         }
         if raw.chars().any(char::is_control) {
             return Err("must not contain control characters");
@@ -87,8 +95,8 @@ mod tests {
 
     #[test]
     fn roles_round_trip() {
-        for role in [Role::Admin, Role::User] {
-            assert_eq!(Role::parse(role.as_str()), Ok(role));
+        for (role, name) in Role::ALL.into_iter().zip(Role::NAMES) {
+            assert_eq!(Role::parse(name), Ok(role));
         }
         assert!(Role::parse("root").is_err());
         assert!(Role::parse("Admin").is_err());

@@ -817,6 +817,85 @@ async fn eddsa_tokens_verify_against_the_served_jwks() {
     );
 }
 
+/// A fresh 2048-bit RSA private key in PKCS#8 PEM.
+fn rsa_pem() -> String {
+    use aws_lc_rs::encoding::AsDer as _;
+    use base64::Engine as _;
+    let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let der: aws_lc_rs::encoding::Pkcs8V1Der<'_> = key.as_der().unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    )
+}
+
+#[tokio::test]
+async fn rs256_tokens_verify_against_the_served_jwks_and_other_keys_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("rsa.pem");
+    std::fs::write(&key_path, rsa_pem()).unwrap();
+    let app = TestApp::spawn_with(&backends()[0], |s| {
+        s.jwt_private_key_file = Some(key_path.display().to_string());
+    })
+    .await;
+    let (user, tokens) = app.signed_up("ann@x.io").await;
+
+    let jwks: jsonwebtoken::jwk::JwkSet = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let header = jsonwebtoken::decode_header(&tokens.access).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("kid is published");
+    assert!(
+        matches!(
+            jwk.algorithm,
+            jsonwebtoken::jwk::AlgorithmParameters::RSA(_)
+        ),
+        "an RSA key"
+    );
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&["roster"]);
+    validation.set_issuer(&["roster"]);
+    let claims = jsonwebtoken::decode::<Value>(&tokens.access, &key, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["sub"], user["id"]);
+    assert_eq!(
+        app.get_auth("/users/me", &tokens.access).await.status(),
+        StatusCode::OK
+    );
+
+    // A token with the same claims and kid, signed by another RSA key.
+    let other_path = dir.path().join("other.pem");
+    std::fs::write(&other_path, rsa_pem()).unwrap();
+    let other_key =
+        jsonwebtoken::EncodingKey::from_rsa_pem(std::fs::read(&other_path).unwrap().as_slice())
+            .unwrap();
+    let forged = jsonwebtoken::encode(&header, &claims, &other_key).unwrap();
+    assert!(
+        jsonwebtoken::decode::<Value>(&forged, &key, &validation).is_err(),
+        "the served key rejects it"
+    );
+    assert_problem(
+        app.get_auth("/users/me", &forged).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn bootstrap_admin_can_log_in_as_admin() {
     for backend in backends() {

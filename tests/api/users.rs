@@ -239,7 +239,9 @@ async fn list_rejects_bad_parameters() {
             "query errors have no pointer"
         );
     }
-    for query in ["?page=abc", "?per_page=1.5", "?page=99999999999999999999"] {
+    // Only a value that is no integer at all is a 400 (too large for 64
+    // bits is out of range: see contract.rs).
+    for query in ["?page=abc", "?per_page=1.5"] {
         let response = app.get_auth(&format!("/users{query}"), &admin.access).await;
         assert_problem(response, StatusCode::BAD_REQUEST, "bad-request").await;
     }
