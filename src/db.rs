@@ -24,10 +24,15 @@ use sqlx::{
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
 compile_error!("enable at least one database backend: the `sqlite` or `postgres` feature");
 
-use crate::{
-    config::{Backend, DatabaseConfig},
-    metrics::{Metrics, operation_of},
-};
+use crate::config::{Backend, DatabaseConfig};
+
+/// Told of every statement the pool runs. The metrics implement it, so that
+/// this layer needs to know nothing of them.
+pub trait StatementObserver: Send + Sync {
+    /// A statement of `operation` (see [`operation_of`]) on `system`
+    /// (`sqlite`, `postgresql`) finished after `elapsed`.
+    fn statement_finished(&self, system: &'static str, operation: &'static str, elapsed: Duration);
+}
 
 /// How long a SQLite writer waits for the lock before failing with "busy".
 #[cfg(feature = "sqlite")]
@@ -196,7 +201,7 @@ impl Database {
     /// Times every statement: `db_client_operation_duration_seconds` by
     /// operation, and a client span under the request's span (statement
     /// kind only: no SQL text, no parameter values).
-    pub fn instrument(&mut self, metrics: Option<Arc<Metrics>>) {
+    pub fn instrument(&mut self, observer: Option<Arc<dyn StatementObserver>>) {
         let system = match self.backend() {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgresql",
@@ -205,8 +210,8 @@ impl Database {
         let tracer = opentelemetry::global::tracer("roster");
         self.conn.set_metric_callback(move |info| {
             let operation = operation_of(&info.statement.sql);
-            if let Some(metrics) = &metrics {
-                metrics.db_operation(system, operation, info.elapsed);
+            if let Some(observer) = &observer {
+                observer.statement_finished(system, operation, info.elapsed);
             }
             record_db_span(&tracer, system, operation, info.elapsed, info.failed);
         });
@@ -383,10 +388,29 @@ fn record_db_span(
     span.end_with_timestamp(end);
 }
 
-#[cfg(all(test, feature = "sqlite"))]
-mod tests {
-    use super::sqlite_cache_size;
+/// The lower-case first keyword of a statement: `select`, `insert`, `update`,
+/// `delete`, or `other`.
+#[must_use]
+pub fn operation_of(sql: &str) -> &'static str {
+    let word = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default();
+    match word.to_ascii_lowercase().as_str() {
+        "select" => "select",
+        "insert" => "insert",
+        "update" => "update",
+        "delete" => "delete",
+        _ => "other",
+    }
+}
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "sqlite")]
     #[test]
     fn the_sqlite_page_cache_is_split_across_the_pool() {
         assert_eq!(sqlite_cache_size(16), "-1024");
@@ -394,5 +418,17 @@ mod tests {
         assert_eq!(sqlite_cache_size(1), "-16384");
         assert_eq!(sqlite_cache_size(0), "-16384");
         assert_eq!(sqlite_cache_size(1_000), "-256", "a floor for large pools");
+    }
+
+    #[test]
+    fn operations_from_sql() {
+        assert_eq!(operation_of("SELECT 1"), "select");
+        assert_eq!(operation_of("  insert INTO x"), "insert");
+        assert_eq!(operation_of("UPDATE\"users\""), "update");
+        assert_eq!(operation_of("DELETE FROM x"), "delete");
+        assert_eq!(
+            operation_of("WITH x AS (SELECT 1) SELECT * FROM x"),
+            "other"
+        );
     }
 }

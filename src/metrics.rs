@@ -20,7 +20,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use poem::http::Method;
 use prometheus::{Registry, TextEncoder};
 
-use crate::db::{Database, PoolStats};
+use crate::db::{Database, PoolStats, StatementObserver};
 
 /// Bucket boundaries (seconds) for a fast API: 0.5 ms to 10 s.
 const LATENCY_BUCKETS: [f64; 16] = [
@@ -264,17 +264,6 @@ impl Metrics {
         );
     }
 
-    /// A database statement finished.
-    pub fn db_operation(&self, system: &'static str, operation: &'static str, elapsed: Duration) {
-        self.db_duration.record(
-            elapsed.as_secs_f64(),
-            &[
-                KeyValue::new("db.system.name", system),
-                KeyValue::new("db.operation.name", operation),
-            ],
-        );
-    }
-
     /// Counts an authentication event.
     pub fn auth_event(&self, event: AuthEvent) {
         self.auth_events
@@ -299,27 +288,21 @@ impl Metrics {
     }
 }
 
-impl Drop for Metrics {
-    fn drop(&mut self) {
-        let _ = self.provider.shutdown();
+impl StatementObserver for Metrics {
+    fn statement_finished(&self, system: &'static str, operation: &'static str, elapsed: Duration) {
+        self.db_duration.record(
+            elapsed.as_secs_f64(),
+            &[
+                KeyValue::new("db.system.name", system),
+                KeyValue::new("db.operation.name", operation),
+            ],
+        );
     }
 }
 
-/// The lower-case first keyword of a statement: `select`, `insert`, `update`,
-/// `delete`, or `other`.
-#[must_use]
-pub fn operation_of(sql: &str) -> &'static str {
-    let word = sql
-        .trim_start()
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .next()
-        .unwrap_or_default();
-    match word.to_ascii_lowercase().as_str() {
-        "select" => "select",
-        "insert" => "insert",
-        "update" => "update",
-        "delete" => "delete",
-        _ => "other",
+impl Drop for Metrics {
+    fn drop(&mut self) {
+        let _ = self.provider.shutdown();
     }
 }
 
@@ -375,18 +358,6 @@ pub fn route_template(pattern: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn operations_from_sql() {
-        assert_eq!(operation_of("SELECT 1"), "select");
-        assert_eq!(operation_of("  insert INTO x"), "insert");
-        assert_eq!(operation_of("UPDATE\"users\""), "update");
-        assert_eq!(operation_of("DELETE FROM x"), "delete");
-        assert_eq!(
-            operation_of("WITH x AS (SELECT 1) SELECT * FROM x"),
-            "other"
-        );
-    }
 
     #[test]
     fn every_method_label_has_its_in_flight_slot() {

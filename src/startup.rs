@@ -13,7 +13,7 @@ use crate::{
     api::{self, AppState},
     auth::AuthService,
     config::{BootstrapAdmin, Config, JwtKey},
-    db::Database,
+    db::{Database, StatementObserver},
     domain::{Email, Password},
     listener::HeadDeadlineAcceptor,
     metrics::Metrics,
@@ -64,7 +64,7 @@ impl Application {
         } else {
             None
         };
-        db.instrument(metrics.clone());
+        db.instrument(metrics.clone().map(|m| m as Arc<dyn StatementObserver>));
         let auth = Arc::new(AuthService::new(
             &config,
             Store::new(db.conn().clone()).with_write_timeout(config.database.acquire_timeout),

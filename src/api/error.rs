@@ -12,7 +12,6 @@ use poem_openapi::{
     registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry},
     types::Type,
 };
-use sea_orm::{DbErr, RuntimeErr};
 use serde::Serialize;
 
 /// Media type of every error body.
@@ -303,16 +302,6 @@ impl ApiError {
     }
 }
 
-impl From<DbErr> for ApiError {
-    fn from(err: DbErr) -> Self {
-        if is_unavailable(&err) {
-            Self::Unavailable(err.into())
-        } else {
-            Self::Internal(err.into())
-        }
-    }
-}
-
 impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> Self {
         use crate::store::StoreError;
@@ -321,7 +310,8 @@ impl From<crate::store::StoreError> for ApiError {
             StoreError::LastAdmin => Self::Conflict("The change would leave no admin"),
             StoreError::NotFound => Self::NotFound,
             StoreError::PreconditionFailed => Self::PreconditionFailed,
-            StoreError::Db(db) => db.into(),
+            StoreError::Unavailable(db) => Self::Unavailable(db.into()),
+            StoreError::Internal(db) => Self::Internal(db.into()),
         }
     }
 }
@@ -347,47 +337,7 @@ impl From<crate::auth::AuthError> for ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
-        match err.downcast::<DbErr>() {
-            Ok(db) => db.into(),
-            Err(other) => Self::Internal(other),
-        }
-    }
-}
-
-/// Whether a database error means "cannot reach the database" (503) rather
-/// than a bug (500): pool timeouts, closed or reset connections, and a server
-/// that is shutting down or terminated our backend.
-#[must_use]
-pub fn is_unavailable(err: &DbErr) -> bool {
-    let runtime = match err {
-        // Failing to get or open a connection is unavailability by definition,
-        // whatever the server's reason ("not accepting connections", "too
-        // many clients", a dropped database…).
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
-        DbErr::Exec(e) | DbErr::Query(e) => e,
-        _ => return false,
-    };
-    let RuntimeErr::SqlxError(sqlx_err) = runtime else {
-        return false;
-    };
-    match sqlx_err.as_ref() {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // Postgres class 08 (connection exception), 57P01-57P03 (admin
-            // shutdown, crash shutdown, cannot connect now); SQLite BUSY/LOCKED
-            // after the busy timeout, CANTOPEN and IOERR.
-            code.starts_with("08")
-                || matches!(
-                    code.as_ref(),
-                    "57P01" | "57P02" | "57P03" | "5" | "6" | "14" | "10"
-                )
-        }),
-        _ => false,
+        Self::Internal(err)
     }
 }
 
@@ -585,9 +535,5 @@ mod tests {
     fn internal_detail_never_carries_the_cause() {
         let err = ApiError::Internal(anyhow::anyhow!("SELECT * FROM users; /src/secret.rs"));
         assert!(!err.detail().contains("SELECT"));
-        let err = ApiError::from(DbErr::ConnectionAcquire(
-            sea_orm::error::ConnAcquireErr::Timeout,
-        ));
-        assert!(matches!(err, ApiError::Unavailable(_)));
     }
 }

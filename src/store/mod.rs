@@ -2,6 +2,7 @@
 //! here knows about HTTP; nothing outside knows about SQL.
 
 mod directory;
+mod error;
 mod offsets;
 mod sessions;
 mod throttle;
@@ -33,9 +34,22 @@ pub enum StoreError {
     /// The row changed since the caller's `If-Match` ETag.
     #[error("precondition failed")]
     PreconditionFailed,
-    /// Anything else.
+    /// The database cannot be reached, for now: try again later.
+    #[error("database unavailable: {0}")]
+    Unavailable(DbErr),
+    /// Any other database failure: a bug or a broken invariant.
     #[error(transparent)]
-    Db(#[from] DbErr),
+    Internal(DbErr),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(err: DbErr) -> Self {
+        if error::is_unavailable(&err) {
+            Self::Unavailable(err)
+        } else {
+            Self::Internal(err)
+        }
+    }
 }
 
 /// The storage handle; cheap to clone.
@@ -113,10 +127,10 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// Maps a unique violation to `on_unique`, anything else to `StoreError::Db`.
+/// Maps a unique violation to `on_unique`, anything else as any `DbErr`.
 fn on_unique(err: DbErr, on_unique: StoreError) -> StoreError {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => on_unique,
-        _ => StoreError::Db(err),
+        _ => err.into(),
     }
 }

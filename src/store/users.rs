@@ -85,8 +85,9 @@ impl TryFrom<UserRow> for User {
             id: m.id,
             email: m.email,
             name: m.name,
-            role: Role::parse(&m.role)
-                .map_err(|e| StoreError::Db(sea_orm::DbErr::Type(format!("users.role: {e}"))))?,
+            role: Role::parse(&m.role).map_err(|e| {
+                StoreError::Internal(sea_orm::DbErr::Type(format!("users.role: {e}")))
+            })?,
             created_at: m.created_at,
             updated_at: m.updated_at,
         })
