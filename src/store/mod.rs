@@ -1,23 +1,28 @@
 //! Storage: SeaORM queries behind methods that speak domain types. Nothing
 //! here knows about HTTP; nothing outside knows about SQL.
+//!
+//! One file per table family (`users`, `sessions`, `throttle`), the listing
+//! (`listing`, with its remembered `offsets`), write transactions
+//! (`transaction`), and what database errors mean (`error`). A query is
+//! written with SeaORM or sea-query; the few on the hottest paths opt in to
+//! `prepared`, the one fast path, which keeps its equivalence tests.
 
-mod directory;
 mod error;
+mod listing;
 mod offsets;
+mod prepared;
 mod sessions;
 mod throttle;
+mod transaction;
 mod users;
 
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
-use sea_orm::{
-    ConnectionTrait as _, DatabaseConnection, DatabaseConnectionType, DbErr, QueryResult, SqlErr,
-    Statement, StatementBuilder,
-};
+use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 
-pub use directory::UserChange;
 pub use sessions::{RefreshOutcome, SessionInfo};
+pub use users::UserChange;
 
 /// Outcomes a caller handles, and database failures it cannot.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +62,7 @@ impl From<DbErr> for StoreError {
 pub struct Store {
     db: DatabaseConnection,
     /// This process's SQLite writers take turns here (see
-    /// `directory::write_transaction`).
+    /// `transaction::write_transaction`).
     writer: Arc<tokio::sync::Mutex<()>>,
     /// How long a writer waits for its turn before giving up as a pool
     /// acquire would (a 503).
@@ -84,40 +89,6 @@ impl Store {
     pub const fn with_write_timeout(mut self, timeout: Duration) -> Self {
         self.writer_timeout = timeout;
         self
-    }
-
-    /// The first row of a read, from the backend's pool itself (which times
-    /// the statement for the metric callback, as always).
-    /// `ConnectionTrait::query_one` makes the same call through two boxed,
-    /// instrumented futures for a trace-level span Roster never enables:
-    /// callgrind counted 18% of a `GET /users/{id}` in copying them, and
-    /// going around them saved 7% (the handler's future, now that much
-    /// larger, is still copied once, into poem's box).
-    async fn query_one<S: StatementBuilder>(&self, stmt: &S) -> Result<Option<QueryResult>, DbErr> {
-        self.fetch_one(self.db.get_database_backend().build(stmt))
-            .await
-    }
-
-    /// [`Self::query_one`] of a built statement.
-    async fn fetch_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        match &self.db.inner {
-            #[cfg(feature = "sqlite")]
-            DatabaseConnectionType::SqlxSqlitePoolConnection(pool) => pool.query_one(stmt).await,
-            #[cfg(feature = "postgres")]
-            DatabaseConnectionType::SqlxPostgresPoolConnection(pool) => pool.query_one(stmt).await,
-            _ => self.db.query_one_raw(stmt).await,
-        }
-    }
-
-    /// Every row of a built statement, as [`Self::query_one`] reads one.
-    async fn fetch_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        match &self.db.inner {
-            #[cfg(feature = "sqlite")]
-            DatabaseConnectionType::SqlxSqlitePoolConnection(pool) => pool.query_all(stmt).await,
-            #[cfg(feature = "postgres")]
-            DatabaseConnectionType::SqlxPostgresPoolConnection(pool) => pool.query_all(stmt).await,
-            _ => self.db.query_all_raw(stmt).await,
-        }
     }
 }
 

@@ -1,20 +1,18 @@
 //! Login sessions and their refresh tokens.
 
-use std::sync::OnceLock;
-
 use chrono::{DateTime, Utc};
 use entity::{refresh_token, session, user};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait as _, Condition, DbBackend, EntityTrait as _, QueryFilter as _, QueryOrder as _,
     Statement,
-    sea_query::{Expr, ExprTrait as _, JoinType, Query, SelectStatement, Values},
+    sea_query::{Expr, ExprTrait as _, JoinType, Query, SelectStatement},
 };
 use uuid::Uuid;
 
 use super::{
     Store, StoreError, now,
-    users::{USER_COLUMNS, UserRow},
+    prepared::{Rendered, USER_COLUMNS, UserRow, backend_slot},
 };
 use crate::domain::User;
 
@@ -73,27 +71,11 @@ fn bearer_read(
     target: Uuid,
     at: DateTime<Utc>,
 ) -> Statement {
-    static SQL: [OnceLock<String>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
-    let slot = match backend {
-        DbBackend::Sqlite => 0,
-        DbBackend::Postgres => 1,
-        _ => 2,
-    };
-    let sql = SQL[slot].get_or_init(|| {
-        backend
-            .build(&bearer_read_query(session_id, user_id, target, at))
-            .sql
-    });
-    Statement {
-        sql: sql.clone(),
-        values: Some(Values(vec![
-            target.into(),
-            session_id.into(),
-            user_id.into(),
-            at.into(),
-        ])),
-        db_backend: backend,
-    }
+    static SQL: Rendered<3> = Rendered::new();
+    let values = vec![target.into(), session_id.into(), user_id.into(), at.into()];
+    SQL.statement(backend_slot(backend), backend, values, || {
+        bearer_read_query(session_id, user_id, target, at)
+    })
 }
 
 /// How long after its rotation a refresh token may be presented again

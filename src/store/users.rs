@@ -1,13 +1,14 @@
-//! Users: create, look up, change password.
+//! Users: create, look up, change, delete; passwords; the last-admin rule.
 
+use chrono::{DateTime, TimeDelta, Utc};
 use entity::{user, user_role_count};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait as _, DbErr, EntityTrait as _, PaginatorTrait as _,
-    QueryFilter as _, QueryResult,
+    ActiveValue::Set, ColumnTrait as _, DatabaseTransaction, EntityTrait as _, PaginatorTrait as _,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _, UpdateMany, sea_query::Expr,
 };
 use uuid::Uuid;
 
-use super::{Store, StoreError, now, on_unique};
+use super::{Store, StoreError, now, on_unique, prepared::UserRow};
 use crate::domain::{Email, Role, User, UserName};
 
 impl TryFrom<user::Model> for User {
@@ -23,74 +24,6 @@ impl TryFrom<user::Model> for User {
             updated_at: m.updated_at,
         }
         .try_into()
-    }
-}
-
-/// The columns of a [`User`]: every column but the password hash.
-pub(super) const USER_COLUMNS: [user::Column; 6] = [
-    user::Column::Id,
-    user::Column::Email,
-    user::Column::Name,
-    user::Column::Role,
-    user::Column::CreatedAt,
-    user::Column::UpdatedAt,
-];
-
-// `UserRow::read` takes the columns by position, in this order.
-const _: () = assert!(matches!(
-    USER_COLUMNS,
-    [
-        user::Column::Id,
-        user::Column::Email,
-        user::Column::Name,
-        user::Column::Role,
-        user::Column::CreatedAt,
-        user::Column::UpdatedAt,
-    ]
-));
-
-/// A user row read without its password hash (see [`USER_COLUMNS`]).
-#[derive(Debug)]
-pub(super) struct UserRow {
-    id: Uuid,
-    email: String,
-    name: Option<String>,
-    role: String,
-    created_at: chrono::DateTime<chrono::Utc>,
-    updated_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl UserRow {
-    /// The row whose [`USER_COLUMNS`] are the statement's columns `first`
-    /// to `first + 5`, in that order. By position rather than by name: a
-    /// name is looked up in the row's column map, and a prefixed one is
-    /// formatted first, for every column of every row.
-    pub(super) fn read(row: &QueryResult, first: usize) -> Result<Self, DbErr> {
-        Ok(Self {
-            id: row.try_get_by_index(first)?,
-            email: row.try_get_by_index(first + 1)?,
-            name: row.try_get_by_index(first + 2)?,
-            role: row.try_get_by_index(first + 3)?,
-            created_at: row.try_get_by_index(first + 4)?,
-            updated_at: row.try_get_by_index(first + 5)?,
-        })
-    }
-}
-
-impl TryFrom<UserRow> for User {
-    type Error = StoreError;
-
-    fn try_from(m: UserRow) -> Result<Self, Self::Error> {
-        Ok(Self {
-            id: m.id,
-            email: m.email,
-            name: m.name,
-            role: Role::parse(&m.role).map_err(|e| {
-                StoreError::Internal(sea_orm::DbErr::Type(format!("users.role: {e}")))
-            })?,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
-        })
     }
 }
 
@@ -207,4 +140,188 @@ impl Store {
             .await?;
         Ok(admins > 0)
     }
+
+    /// One user by id.
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn get_user(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        user::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(TryInto::try_into)
+            .transpose()
+    }
+
+    /// Applies a change. With `expected`, only if the user's `updated_at` is
+    /// still that (the `If-Match` check, atomic with the write).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, `PreconditionFailed`, `EmailTaken`, `LastAdmin`.
+    pub async fn update_user(
+        &self,
+        id: Uuid,
+        change: UserChange,
+        expected: Option<DateTime<Utc>>,
+    ) -> Result<User, StoreError> {
+        if change.role != Some(Role::User)
+            && let Some(user) = self.update_user_at_once(id, &change, expected).await?
+        {
+            return Ok(user);
+        }
+        let txn = self.write_transaction().await?;
+        // Admin rows are locked before the target row, in id order, by every
+        // writer that may remove an admin: the same lock order everywhere
+        // means no deadlock between two admins demoting each other.
+        let admins = if change.role == Some(Role::User) {
+            lock_admins(&txn).await?
+        } else {
+            Vec::new()
+        };
+        let current = locked_user(&txn, id, expected).await?;
+        if current.role == Role::Admin.as_str()
+            && change.role == Some(Role::User)
+            && admins.len() <= 1
+        {
+            return Err(StoreError::LastAdmin);
+        }
+        // `updated_at` always moves forward, so the ETag always changes.
+        let updated_at = Ord::max(now(), current.updated_at + TimeDelta::microseconds(1));
+        // RETURNING: the row as written, without another statement.
+        let user = change
+            .update(id, updated_at)
+            .exec_with_returning(&*txn)
+            .await
+            .map_err(|e| on_unique(e, StoreError::EmailTaken))?
+            .pop()
+            .ok_or(StoreError::NotFound)?;
+        txn.commit().await?;
+        user.try_into()
+    }
+
+    /// [`Self::update_user`] as one `UPDATE … RETURNING`, for a change that
+    /// does not set the role to `user` and so cannot remove an admin: no
+    /// transaction, no read first (on SQLite, every statement is a hop to
+    /// the connection's thread). The row is written only if its
+    /// `updated_at` is before now (and is `expected`, if given), so the
+    /// ETag still always changes. `None` when no row was written: no such
+    /// user, a stale `If-Match`, or an `updated_at` not before the clock;
+    /// the transaction in [`Self::update_user`] then tells these apart.
+    ///
+    /// On SQLite the comparisons are of text: sqlx writes every timestamp
+    /// in UTC as `YYYY-MM-DDTHH:MM:SS[.fff[fff]]+00:00`, whose text order
+    /// is time order. A value in another form, written outside Roster,
+    /// could compare wrongly.
+    async fn update_user_at_once(
+        &self,
+        id: Uuid,
+        change: &UserChange,
+        expected: Option<DateTime<Utc>>,
+    ) -> Result<Option<User>, StoreError> {
+        // The clock is read after the wait for the SQLite writer turn, so
+        // the writers that went before have written earlier times.
+        let _turn = self.writer_turn().await?;
+        let at = now();
+        let mut update = change.update(id, at).filter(user::Column::UpdatedAt.lt(at));
+        if let Some(expected) = expected {
+            update = update.filter(user::Column::UpdatedAt.eq(expected));
+        }
+        update
+            .exec_with_returning(&self.db)
+            .await
+            .map_err(|e| on_unique(e, StoreError::EmailTaken))?
+            .pop()
+            .map(TryInto::try_into)
+            .transpose()
+    }
+
+    /// Deletes a user and (by cascade) its sessions. With `expected`, only if
+    /// its `updated_at` is still that.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, `PreconditionFailed`, `LastAdmin`.
+    pub async fn delete_user(
+        &self,
+        id: Uuid,
+        expected: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let txn = self.write_transaction().await?;
+        let admins = lock_admins(&txn).await?;
+        let current = locked_user(&txn, id, expected).await?;
+        if current.role == Role::Admin.as_str() && admins.len() <= 1 {
+            return Err(StoreError::LastAdmin);
+        }
+        user::Entity::delete_by_id(id).exec(&*txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+}
+
+/// A change to a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    /// New email.
+    pub email: Option<Email>,
+    /// New name; `Some(None)` clears it.
+    pub name: Option<Option<UserName>>,
+    /// New role.
+    pub role: Option<Role>,
+}
+
+impl UserChange {
+    /// The `UPDATE` of user `id` that applies this change and sets
+    /// `updated_at`.
+    fn update(&self, id: Uuid, updated_at: DateTime<Utc>) -> UpdateMany<user::Entity> {
+        let mut update = user::Entity::update_many()
+            .col_expr(user::Column::UpdatedAt, Expr::value(updated_at))
+            .filter(user::Column::Id.eq(id));
+        if let Some(email) = &self.email {
+            update = update.col_expr(user::Column::Email, Expr::value(email.as_ref()));
+        }
+        if let Some(name) = &self.name {
+            update = update.col_expr(
+                user::Column::Name,
+                Expr::value(name.as_ref().map(|n| n.as_ref().to_owned())),
+            );
+        }
+        if let Some(role) = self.role {
+            update = update.col_expr(user::Column::Role, Expr::value(role.as_str()));
+        }
+        update
+    }
+}
+
+/// The user row, locked for the rest of the transaction.
+async fn locked_user(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    expected: Option<DateTime<Utc>>,
+) -> Result<user::Model, StoreError> {
+    let current = user::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    if expected.is_some_and(|e| e != current.updated_at) {
+        return Err(StoreError::PreconditionFailed);
+    }
+    Ok(current)
+}
+
+/// Locks every admin row (in id order) and returns their ids. Two admins
+/// demoting or deleting each other at once then run one after the other, and
+/// the second sees the first one's change.
+async fn lock_admins(txn: &DatabaseTransaction) -> Result<Vec<Uuid>, StoreError> {
+    Ok(user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Role.eq(Role::Admin.as_str()))
+        .order_by_asc(user::Column::Id)
+        .lock_exclusive()
+        .into_tuple::<Uuid>()
+        .all(txn)
+        .await?)
 }

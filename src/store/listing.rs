@@ -1,60 +1,31 @@
-//! The user directory: listing with filters, sorts and both kinds of paging;
-//! conditional updates and deletes that keep at least one admin.
+//! The user listing: filters, sorts, both kinds of paging, the `total`, and
+//! the bearer check, in one statement per page.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use entity::{session, user, user_role_count};
-use std::sync::{Arc, OnceLock};
 
 use sea_orm::{
-    ColumnTrait as _, Condition, ConnAcquireErr, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait as _, Order, QueryFilter as _, QueryOrder as _, QueryResult, QuerySelect as _,
-    QueryTrait as _, Select, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait as _, UpdateMany, Value,
+    ColumnTrait as _, Condition, DbBackend, EntityTrait as _, Order, QueryFilter as _,
+    QueryOrder as _, QueryResult, QuerySelect as _, QueryTrait as _, Select, Statement, Value,
     sea_query::{
         Alias, Asterisk, Expr, ExprTrait as _, Func, JoinType, LikeExpr, NullOrdering, Query,
-        SelectStatement, Values,
+        SelectStatement,
     },
 };
-use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use super::{
     Store, StoreError, now,
     offsets::{Anchor, Scope, Start},
-    on_unique,
+    prepared::{Rendered, USER_COLUMNS, UserRow},
     sessions::live_session_at,
-    users::{USER_COLUMNS, UserRow},
 };
 use crate::domain::{
-    Email, Role, User, UserName,
+    Role, User,
     listing::{Cursor, CursorValue, Paging, Sort, SortKey, UserFilter, UserPage, UserQuery},
 };
 
-/// A change to a user; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
-pub struct UserChange {
-    /// New email.
-    pub email: Option<Email>,
-    /// New name; `Some(None)` clears it.
-    pub name: Option<Option<UserName>>,
-    /// New role.
-    pub role: Option<Role>,
-}
-
 impl Store {
-    /// One user by id.
-    ///
-    /// # Errors
-    ///
-    /// Database failures.
-    pub async fn get_user(&self, id: Uuid) -> Result<Option<User>, StoreError> {
-        user::Entity::find_by_id(id)
-            .one(&self.db)
-            .await?
-            .map(TryInto::try_into)
-            .transpose()
-    }
-
     /// A page of users for the caller of session `session_id`, with how many
     /// match in all, in one statement that also checks the bearer: rows come
     /// back only while that session is live and its user is an admin now.
@@ -163,219 +134,6 @@ impl Store {
         };
         Ok(u64::try_from(total).unwrap_or(0))
     }
-
-    /// Applies a change. With `expected`, only if the user's `updated_at` is
-    /// still that (the `If-Match` check, atomic with the write).
-    ///
-    /// # Errors
-    ///
-    /// `NotFound`, `PreconditionFailed`, `EmailTaken`, `LastAdmin`.
-    pub async fn update_user(
-        &self,
-        id: Uuid,
-        change: UserChange,
-        expected: Option<DateTime<Utc>>,
-    ) -> Result<User, StoreError> {
-        if change.role != Some(Role::User)
-            && let Some(user) = self.update_user_at_once(id, &change, expected).await?
-        {
-            return Ok(user);
-        }
-        let txn = self.write_transaction().await?;
-        // Admin rows are locked before the target row, in id order, by every
-        // writer that may remove an admin: the same lock order everywhere
-        // means no deadlock between two admins demoting each other.
-        let admins = if change.role == Some(Role::User) {
-            lock_admins(&txn).await?
-        } else {
-            Vec::new()
-        };
-        let current = locked_user(&txn, id, expected).await?;
-        if current.role == Role::Admin.as_str()
-            && change.role == Some(Role::User)
-            && admins.len() <= 1
-        {
-            return Err(StoreError::LastAdmin);
-        }
-        // `updated_at` always moves forward, so the ETag always changes.
-        let updated_at = Ord::max(now(), current.updated_at + TimeDelta::microseconds(1));
-        // RETURNING: the row as written, without another statement.
-        let user = change
-            .update(id, updated_at)
-            .exec_with_returning(&*txn)
-            .await
-            .map_err(|e| on_unique(e, StoreError::EmailTaken))?
-            .pop()
-            .ok_or(StoreError::NotFound)?;
-        txn.commit().await?;
-        user.try_into()
-    }
-
-    /// [`Self::update_user`] as one `UPDATE … RETURNING`, for a change that
-    /// does not set the role to `user` and so cannot remove an admin: no
-    /// transaction, no read first (on SQLite, every statement is a hop to
-    /// the connection's thread). The row is written only if its
-    /// `updated_at` is before now (and is `expected`, if given), so the
-    /// ETag still always changes. `None` when no row was written: no such
-    /// user, a stale `If-Match`, or an `updated_at` not before the clock;
-    /// the transaction in [`Self::update_user`] then tells these apart.
-    ///
-    /// On SQLite the comparisons are of text: sqlx writes every timestamp
-    /// in UTC as `YYYY-MM-DDTHH:MM:SS[.fff[fff]]+00:00`, whose text order
-    /// is time order. A value in another form, written outside Roster,
-    /// could compare wrongly.
-    async fn update_user_at_once(
-        &self,
-        id: Uuid,
-        change: &UserChange,
-        expected: Option<DateTime<Utc>>,
-    ) -> Result<Option<User>, StoreError> {
-        // The clock is read after the wait for the SQLite writer turn, so
-        // the writers that went before have written earlier times.
-        let _turn = self.writer_turn().await?;
-        let at = now();
-        let mut update = change.update(id, at).filter(user::Column::UpdatedAt.lt(at));
-        if let Some(expected) = expected {
-            update = update.filter(user::Column::UpdatedAt.eq(expected));
-        }
-        update
-            .exec_with_returning(&self.db)
-            .await
-            .map_err(|e| on_unique(e, StoreError::EmailTaken))?
-            .pop()
-            .map(TryInto::try_into)
-            .transpose()
-    }
-
-    /// Deletes a user and (by cascade) its sessions. With `expected`, only if
-    /// its `updated_at` is still that.
-    ///
-    /// # Errors
-    ///
-    /// `NotFound`, `PreconditionFailed`, `LastAdmin`.
-    pub async fn delete_user(
-        &self,
-        id: Uuid,
-        expected: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        let txn = self.write_transaction().await?;
-        let admins = lock_admins(&txn).await?;
-        let current = locked_user(&txn, id, expected).await?;
-        if current.role == Role::Admin.as_str() && admins.len() <= 1 {
-            return Err(StoreError::LastAdmin);
-        }
-        user::Entity::delete_by_id(id).exec(&*txn).await?;
-        txn.commit().await?;
-        Ok(())
-    }
-
-    /// A transaction that writes: `BEGIN IMMEDIATE` on SQLite, so that
-    /// concurrent writers queue instead of deadlocking when a read lock would
-    /// be upgraded; row locks do the job on Postgres. On SQLite, writers of
-    /// this process first queue on [`Store::writer`]: SQLite admits one writer
-    /// anyway, and its busy handler waits by sleeping with backoff (up to
-    /// 100 ms at a time), which made concurrent writes slow and their tail
-    /// long. Other processes on the same file still meet the busy timeout.
-    pub(super) async fn write_transaction(&self) -> Result<WriteTransaction, StoreError> {
-        let turn = self.writer_turn().await?;
-        let txn = self
-            .db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..TransactionOptions::default()
-            })
-            .await?;
-        Ok(WriteTransaction { txn, _turn: turn })
-    }
-
-    /// This process's SQLite writer turn (see [`Self::write_transaction`]);
-    /// `None` on Postgres.
-    async fn writer_turn(&self) -> Result<Option<OwnedMutexGuard<()>>, StoreError> {
-        match self.db.get_database_backend() {
-            DbBackend::Sqlite => Ok(Some(
-                tokio::time::timeout(self.writer_timeout, Arc::clone(&self.writer).lock_owned())
-                    .await
-                    .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?,
-            )),
-            _ => Ok(None),
-        }
-    }
-}
-
-impl UserChange {
-    /// The `UPDATE` of user `id` that applies this change and sets
-    /// `updated_at`.
-    fn update(&self, id: Uuid, updated_at: DateTime<Utc>) -> UpdateMany<user::Entity> {
-        let mut update = user::Entity::update_many()
-            .col_expr(user::Column::UpdatedAt, Expr::value(updated_at))
-            .filter(user::Column::Id.eq(id));
-        if let Some(email) = &self.email {
-            update = update.col_expr(user::Column::Email, Expr::value(email.as_ref()));
-        }
-        if let Some(name) = &self.name {
-            update = update.col_expr(
-                user::Column::Name,
-                Expr::value(name.as_ref().map(|n| n.as_ref().to_owned())),
-            );
-        }
-        if let Some(role) = self.role {
-            update = update.col_expr(user::Column::Role, Expr::value(role.as_str()));
-        }
-        update
-    }
-}
-
-/// A write transaction holding this process's SQLite writer turn, if any,
-/// until it commits or is dropped (rolled back).
-pub(super) struct WriteTransaction {
-    txn: DatabaseTransaction,
-    _turn: Option<OwnedMutexGuard<()>>,
-}
-
-impl WriteTransaction {
-    pub(super) async fn commit(self) -> Result<(), StoreError> {
-        Ok(self.txn.commit().await?)
-    }
-}
-
-impl std::ops::Deref for WriteTransaction {
-    type Target = DatabaseTransaction;
-
-    fn deref(&self) -> &DatabaseTransaction {
-        &self.txn
-    }
-}
-
-/// The user row, locked for the rest of the transaction.
-async fn locked_user(
-    txn: &DatabaseTransaction,
-    id: Uuid,
-    expected: Option<DateTime<Utc>>,
-) -> Result<user::Model, StoreError> {
-    let current = user::Entity::find_by_id(id)
-        .lock_exclusive()
-        .one(txn)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    if expected.is_some_and(|e| e != current.updated_at) {
-        return Err(StoreError::PreconditionFailed);
-    }
-    Ok(current)
-}
-
-/// Locks every admin row (in id order) and returns their ids. Two admins
-/// demoting or deleting each other at once then run one after the other, and
-/// the second sees the first one's change.
-async fn lock_admins(txn: &DatabaseTransaction) -> Result<Vec<Uuid>, StoreError> {
-    Ok(user::Entity::find()
-        .select_only()
-        .column(user::Column::Id)
-        .filter(user::Column::Role.eq(Role::Admin.as_str()))
-        .order_by_asc(user::Column::Id)
-        .lock_exclusive()
-        .into_tuple::<Uuid>()
-        .all(txn)
-        .await?)
 }
 
 /// Whose bearer a list statement checks, and when.
@@ -419,12 +177,7 @@ fn list_query(
     };
     // Every combination of the shape's parts has its slot (40 of them
     // occur: cursor pages never read the counter, offset pages always do).
-    static SQL: [OnceLock<String>; 96] = [const { OnceLock::new() }; 96];
-    let sql = SQL[shape.slot()].get_or_init(|| {
-        backend
-            .build(&list_statement(caller, query, scope, offset, anchor))
-            .sql
-    });
+    static SQL: Rendered<96> = Rendered::new();
     let role = query.filter.role.map(|role| Value::from(role.as_str()));
     let admin = [
         Value::from(1),
@@ -453,11 +206,9 @@ fn list_query(
         values.extend(paged);
         values.extend(admin);
     }
-    Statement {
-        sql: sql.clone(),
-        values: Some(Values(values)),
-        db_backend: backend,
-    }
+    SQL.statement(shape.slot(), backend, values, || {
+        list_statement(caller, query, scope, offset, anchor)
+    })
 }
 
 /// What the SQL of a default listing's page depends on (see [`list_query`]);
