@@ -16,7 +16,7 @@ use roster::{
     cli::Settings,
     config::Config,
     db::Database,
-    domain::{Email, Password, Role},
+    domain::{Email, Password},
     store::Store,
 };
 
@@ -42,11 +42,10 @@ fn bearer(c: &mut Criterion) {
         db.migrate().await.unwrap();
         // No metrics registry: the success path records none anyway.
         let auth = AuthService::new(&config, Store::new(db.conn().clone()), None).unwrap();
-        auth.create_user(
+        auth.register(
             &Email::parse(EMAIL).unwrap(),
             &Password::parse(PASSWORD).unwrap(),
             None,
-            Role::User,
         )
         .await
         .unwrap();

@@ -24,7 +24,7 @@ use roster::{
     cli::{Cli, Command},
     config::Config,
     db::Database,
-    domain::{Email, Password, Role},
+    domain::{Email, Password},
     startup::Application,
     store::Store,
     telemetry::{self, LogTarget},
@@ -183,7 +183,7 @@ async fn create_admin(config: &Config, email: &str, password_stdin: bool) -> Res
     db.migrate().await?;
     let store = Store::new(db.conn().clone()).with_write_timeout(config.database.acquire_timeout);
     let auth = AuthService::new(config, store, None)?;
-    let created = auth.create_user(&email, &password, None, Role::Admin).await;
+    let created = auth.create_admin(&email, &password).await;
     db.close().await;
     let user = created.map_err(|e| match e {
         AuthError::EmailTaken => {

@@ -328,7 +328,16 @@ impl From<crate::auth::AuthError> for ApiError {
             AuthError::RegistrationClosed => Self::Forbidden("Registration is disabled"),
             AuthError::EmailTaken => Self::Conflict("An account with this email already exists"),
             AuthError::WrongPassword => Self::Forbidden("The current password is wrong"),
-            AuthError::SessionNotFound => Self::NotFound,
+            AuthError::SessionNotFound | AuthError::UserNotFound => Self::NotFound,
+            AuthError::Denied(crate::auth::Denied::NotAdmin) => {
+                Self::Forbidden("This operation needs the admin role")
+            }
+            AuthError::Denied(crate::auth::Denied::RoleChange) => {
+                Self::Forbidden("Only an admin can change a role")
+            }
+            AuthError::PasswordRequired => {
+                Self::invalid("current_password", "is required to change the email")
+            }
             AuthError::Store(store) => store.into(),
             AuthError::Internal(e) => e.into(),
         }

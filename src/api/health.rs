@@ -11,7 +11,7 @@ use super::{
     json::{Json, WriteJson},
     types::Nullable,
 };
-use crate::{db::Database, metrics::Metrics, store::Store};
+use crate::{auth::AuthService, db::Database, metrics::Metrics};
 
 /// Health endpoints.
 #[derive(Debug)]
@@ -115,7 +115,7 @@ pub struct MetricsEndpoint {
     /// The instruments.
     pub metrics: Arc<Metrics>,
     /// For `roster_users`, counted at scrape time.
-    pub store: Store,
+    pub auth: Arc<AuthService>,
 }
 
 impl poem::Endpoint for MetricsEndpoint {
@@ -123,7 +123,7 @@ impl poem::Endpoint for MetricsEndpoint {
 
     async fn call(&self, _req: poem::Request) -> poem::Result<Self::Output> {
         // A database that does not answer must not hide the other metrics.
-        match self.store.count_users_by_role().await {
+        match self.auth.count_users_by_role().await {
             Ok(counts) => self.metrics.set_user_counts(counts),
             Err(e) => tracing::warn!(error = %e, "counting users for metrics failed"),
         }

@@ -107,7 +107,6 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             },
             users::UsersApi {
                 auth: Arc::clone(&state.auth),
-                store: state.auth.store().clone(),
             },
         ),
         "Roster",
@@ -163,7 +162,7 @@ pub fn app(state: &AppState) -> impl Endpoint + use<> {
             "/metrics",
             poem::get(health::MetricsEndpoint {
                 metrics: Arc::clone(metrics),
-                store: state.auth.store().clone(),
+                auth: Arc::clone(&state.auth),
             }),
         );
     }

@@ -1,7 +1,8 @@
 //! The bearer security scheme: every authenticated operation takes a
 //! `BearerAuth`, which exists only for a valid token of a live session and
-//! carries the caller's *current* user row. Admin-only operations call
-//! [`BearerAuth::admin`], the one place where that role is checked.
+//! carries the caller's *current* user row. Admin-only operations turn it
+//! into the [`Admin`] capability with [`BearerAuth::admin`] (the role itself
+//! is decided in `auth::access`) and hand that to the service.
 
 use std::sync::Arc;
 
@@ -9,10 +10,7 @@ use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
 
 use super::error::ApiError;
-use crate::{
-    auth::{AuthService, jwt::Claims, service::Caller},
-    domain::Role,
-};
+use crate::auth::{Admin, AuthService, Caller, jwt::Claims};
 
 /// `Authorization: Bearer <access_token>` from `POST /auth/login`.
 #[derive(Debug, SecurityScheme)]
@@ -33,10 +31,6 @@ pub struct BearerAuth(pub Caller);
 )]
 pub struct BearerToken(pub Claims);
 
-/// An authenticated caller whose current role is `admin`.
-#[derive(Debug)]
-pub struct Admin(pub Caller);
-
 impl BearerAuth {
     /// The caller as an admin.
     ///
@@ -44,11 +38,7 @@ impl BearerAuth {
     ///
     /// 403 when the caller's current role is not `admin`.
     pub fn admin(self) -> Result<Admin, ApiError> {
-        if self.0.user.role == Role::Admin {
-            Ok(Admin(self.0))
-        } else {
-            Err(ApiError::Forbidden("This operation needs the admin role"))
-        }
+        Ok(self.0.admin().map_err(crate::auth::AuthError::from)?)
     }
 }
 

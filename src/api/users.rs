@@ -26,16 +26,16 @@ use super::{
     types::{Nullable, RoleName, UserResponse},
 };
 use crate::{
-    auth::{AuthService, service::Caller},
+    auth::{AuthService, Caller},
     domain::{
         Email, Role, User, UserName,
         limits::{
             FILTER_MAX_CHARS, FILTER_TOO_LONG, PAGE_MAX, PAGE_MIN, PAGE_RANGE, PER_PAGE_DEFAULT,
             PER_PAGE_MAX, PER_PAGE_MIN, PER_PAGE_RANGE,
         },
-        listing::{Cursor, Paging, Sort, UserFilter, UserPage, UserQuery},
+        listing::{Cursor, Paging, Sort, UserFilter, UserQuery},
     },
-    store::{Store, UserChange},
+    store::UserChange,
 };
 
 /// The `page` parameter.
@@ -55,10 +55,8 @@ const USER_WRITE: u32 = ONE_USER
 /// User endpoints.
 #[derive(Debug)]
 pub struct UsersApi {
-    /// The account flows (hashing, password checks, sessions).
+    /// The account flows and the directory.
     pub auth: Arc<AuthService>,
-    /// The directory.
-    pub store: Store,
 }
 
 /// A page of users.
@@ -356,25 +354,7 @@ impl UsersApi {
             per_page: size.unsigned_abs(),
             paging,
         };
-        // A token issued to a non-admin takes the full check first, so that
-        // such callers get their 403 without running a listing; one promoted
-        // since goes on to the list.
-        if claims.role != Role::Admin.as_str() {
-            auth.admin(&self.auth).await?;
-        }
-        let result = match self.auth.list_users(claims, &query).await? {
-            Some(page) => page,
-            // No rows: an empty page, or a caller whose session has ended or
-            // who is no longer an admin.
-            None => {
-                auth.admin(&self.auth).await?;
-                UserPage {
-                    items: Vec::new(),
-                    total: self.store.count_users(&query.filter).await?,
-                    next: None,
-                }
-            }
-        };
+        let result = self.auth.list_users(claims, &query).await?;
         let next_cursor = result.next.as_ref().map(Cursor::encode);
         let link = links(&query, page_no, size, next_cursor.as_deref());
         Ok(ListUsersResponse::Ok(
@@ -405,8 +385,9 @@ impl UsersApi {
     ) -> Result<UserWithEtag, Problems<ONE_USER>> {
         // The hot read: the bearer check and the read are one statement.
         let (caller, user) = self.auth.authenticate_and_get(&auth.0, id.0).await?;
-        ensure_visible(&caller, id.0)?;
-        let user = user.ok_or(ApiError::NotFound)?;
+        let user = user
+            .filter(|_| caller.may_manage(id.0))
+            .ok_or(ApiError::NotFound)?;
         let tag = etag(&user);
         if if_none_match
             .0
@@ -438,7 +419,7 @@ impl UsersApi {
             },
         >,
     > {
-        auth.admin()?;
+        let admin = auth.admin()?;
         let body = body.0;
         let (email, password, name) = super::new_account(
             body.email.as_str(),
@@ -448,7 +429,7 @@ impl UsersApi {
         let role = body.role.map_or(Role::User, Into::into);
         let user = self
             .auth
-            .create_user(&email, &password, name.as_ref(), role)
+            .create_user(&admin, &email, &password, name.as_ref(), role)
             .await?;
         let tag = etag(&user);
         Ok(CreateUserResponse::Created(
@@ -552,9 +533,10 @@ impl UsersApi {
         if_match: Header<Option<String>>,
     ) -> Result<NoContent, Problems<{ ONE_USER | declare::CONFLICT | declare::PRECONDITION_FAILED }>>
     {
-        ensure_visible(&auth.0, id.0)?;
-        let expected = self.precondition(id.0, if_match.0.as_deref()).await?;
-        self.store.delete_user(id.0, expected).await?;
+        let expected = self
+            .precondition(&auth.0, id.0, if_match.0.as_deref())
+            .await?;
+        self.auth.delete_user(&auth.0, id.0, expected).await?;
         Ok(NoContent::Done)
     }
 
@@ -572,11 +554,8 @@ impl UsersApi {
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> Result<NoContent, Problems<{ ONE_USER | declare::FORBIDDEN }>> {
-        auth.admin()?;
-        if self.store.get_user(id.0).await?.is_none() {
-            return Err(ApiError::NotFound.into());
-        }
-        self.auth.end_sessions(id.0, None).await?;
+        let admin = auth.admin()?;
+        self.auth.end_user_sessions(&admin, id.0).await?;
         Ok(NoContent::Done)
     }
 }
@@ -594,13 +573,14 @@ impl UsersApi {
     /// the current ETag (`412` on mismatch, `404` when the user is gone).
     async fn precondition(
         &self,
+        caller: &Caller,
         id: Uuid,
         if_match: Option<&str>,
     ) -> Result<Option<DateTime<Utc>>, ApiError> {
         let Some(header) = if_match else {
             return Ok(None);
         };
-        let current = self.store.get_user(id).await?.ok_or(ApiError::NotFound)?;
+        let current = self.auth.get_user(caller, id).await?;
         if etag_listed(header, &etag(&current), false) {
             Ok(Some(current.updated_at))
         } else {
@@ -615,10 +595,14 @@ impl UsersApi {
         if_match: Option<&str>,
         edit: Edit,
     ) -> Result<UpdatedUser, ApiError> {
-        ensure_visible(caller, id)?;
-        let is_admin = caller.user.role == Role::Admin;
-        if edit.role.is_some() && !is_admin {
-            return Err(ApiError::Forbidden("Only an admin can change a role"));
+        if !caller.may_manage(id) {
+            return Err(ApiError::NotFound);
+        }
+        // A non-admin sending `role` is refused before its fields are checked.
+        if edit.role.is_some() {
+            caller
+                .may_set_role()
+                .map_err(crate::auth::AuthError::from)?;
         }
         let mut errors = Vec::new();
         let email = check(
@@ -636,35 +620,24 @@ impl UsersApi {
         let (Some(email), Some(name)) = (email, name) else {
             return Err(ApiError::Validation(errors));
         };
-        let expected = self.precondition(id, if_match).await?;
-        if !is_admin {
-            let changes_email = email
-                .as_ref()
-                .is_some_and(|e| e.as_ref() != caller.user.email);
-            if changes_email {
-                let password = edit.current_password.ok_or_else(|| {
-                    ApiError::invalid("current_password", "is required to change the email")
-                })?;
-                self.auth.check_password(id, &password).await?;
-            }
-        }
+        let expected = self.precondition(caller, id, if_match).await?;
         let change = UserChange {
             email,
             name,
             role: edit.role.map(Into::into),
         };
-        let user = self.store.update_user(id, change, expected).await?;
+        let user = self
+            .auth
+            .update_user(
+                caller,
+                id,
+                change,
+                edit.current_password.as_deref(),
+                expected,
+            )
+            .await?;
         let tag = etag(&user);
         Ok(UpdatedUser::Ok(Json(user.into()), tag))
-    }
-}
-
-/// Admins see everyone; users only themselves, and others are "not found".
-fn ensure_visible(caller: &Caller, id: Uuid) -> Result<(), ApiError> {
-    if caller.user.role == Role::Admin || caller.user.id == id {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound)
     }
 }
 

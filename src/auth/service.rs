@@ -1,5 +1,7 @@
-//! The account flows: register, login, refresh, logout, password change and
-//! the bearer check, built from the store, the hasher and the JWT keys.
+//! The account flows: register, login, refresh, logout, password change,
+//! the bearer check and the user directory's operations, built from the
+//! store, the hasher and the JWT keys. The HTTP handlers talk to this
+//! service alone.
 
 use std::{net::IpAddr, sync::Arc};
 
@@ -7,7 +9,9 @@ use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
+pub use super::access::{Admin, Caller};
 use super::{
+    access::Denied,
     jwt::{Claims, JwtKeys},
     password::PasswordHasher,
     throttle::AddressLimiter,
@@ -16,10 +20,10 @@ use crate::{
     config::{Config, LoginLimits},
     domain::{
         Email, Password, Role, User, UserName,
-        listing::{UserPage, UserQuery},
+        listing::{UserFilter, UserPage, UserQuery},
     },
     metrics::{AuthEvent, Metrics},
-    store::{RefreshOutcome, SessionInfo, Store, StoreError},
+    store::{RefreshOutcome, SessionInfo, Store, StoreError, UserChange},
 };
 
 /// Outcomes of the account flows that callers turn into responses.
@@ -43,9 +47,18 @@ pub enum AuthError {
     /// The current password given for a sensitive change is wrong.
     #[error("current password is wrong")]
     WrongPassword,
+    /// A sensitive change was asked for without the current password.
+    #[error("current password is required")]
+    PasswordRequired,
     /// No such live session of the caller.
     #[error("no such session")]
     SessionNotFound,
+    /// No such user, or one the caller may not see.
+    #[error("no such user")]
+    UserNotFound,
+    /// The caller may not do this.
+    #[error(transparent)]
+    Denied(#[from] Denied),
     /// Storage failed.
     #[error(transparent)]
     Store(StoreError),
@@ -73,15 +86,6 @@ pub struct IssuedTokens {
     pub expires_in: u64,
     /// Opaque refresh token (only its hash is stored).
     pub refresh_token: String,
-}
-
-/// The authenticated caller of a request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// The user as stored now (current role, not the token's).
-    pub user: User,
-    /// The login session the token belongs to.
-    pub session_id: Uuid,
 }
 
 /// Where a login comes from.
@@ -132,13 +136,6 @@ impl AuthService {
         })
     }
 
-    /// The storage handle, shared with the rest of the API (one writer
-    /// queue per process).
-    #[must_use]
-    pub const fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// The signing keys (for the JWKS endpoint).
     #[must_use]
     pub const fn keys(&self) -> &JwtKeys {
@@ -159,17 +156,44 @@ impl AuthService {
         if !self.allow_registration {
             return Err(AuthError::RegistrationClosed);
         }
-        let user = self.create_user(email, password, name, Role::User).await?;
+        let user = self
+            .create_account(email, password, name, Role::User)
+            .await?;
         self.event(AuthEvent::Register);
         Ok(user)
     }
 
-    /// Creates a user with any role (admin operations and bootstrap).
+    /// An admin creates a user with any role.
     ///
     /// # Errors
     ///
     /// `EmailTaken`.
     pub async fn create_user(
+        &self,
+        _by: &Admin,
+        email: &Email,
+        password: &Password,
+        name: Option<&UserName>,
+        role: Role,
+    ) -> Result<User, AuthError> {
+        self.create_account(email, password, name, role).await
+    }
+
+    /// The operator creates an admin (`roster create-admin`).
+    ///
+    /// # Errors
+    ///
+    /// `EmailTaken`.
+    pub async fn create_admin(
+        &self,
+        email: &Email,
+        password: &Password,
+    ) -> Result<User, AuthError> {
+        self.create_account(email, password, None, Role::Admin)
+            .await
+    }
+
+    async fn create_account(
         &self,
         email: &Email,
         password: &Password,
@@ -178,6 +202,110 @@ impl AuthService {
     ) -> Result<User, AuthError> {
         let hash = self.hasher.hash(password.expose()).await?;
         Ok(self.store.create_user(email, hash, name, role).await?)
+    }
+
+    /// User `id` as the caller may see it: an admin sees anyone, a user
+    /// only itself.
+    ///
+    /// # Errors
+    ///
+    /// `UserNotFound` when there is no such user or the caller may not see it.
+    pub async fn get_user(&self, caller: &Caller, id: Uuid) -> Result<User, AuthError> {
+        if !caller.may_manage(id) {
+            return Err(AuthError::UserNotFound);
+        }
+        self.store
+            .get_user(id)
+            .await
+            .map_err(AuthError::Store)?
+            .ok_or(AuthError::UserNotFound)
+    }
+
+    /// Applies a change to user `id`'s record, for a caller that may manage
+    /// it; only an admin changes a role, and a user changing its own email
+    /// must give its current password. With `expected`, only if the record's
+    /// `updated_at` is still that.
+    ///
+    /// # Errors
+    ///
+    /// `UserNotFound`, `Denied`, `WrongPassword`; `Store` with
+    /// `PreconditionFailed`, `EmailTaken`, `LastAdmin`.
+    pub async fn update_user(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        change: UserChange,
+        current_password: Option<&str>,
+        expected: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<User, AuthError> {
+        if !caller.may_manage(id) {
+            return Err(AuthError::UserNotFound);
+        }
+        if change.role.is_some() {
+            caller.may_set_role()?;
+        }
+        let changes_email = change
+            .email
+            .as_ref()
+            .is_some_and(|e| e.as_ref() != caller.user.email);
+        if changes_email && !caller.is_admin() {
+            let password = current_password.ok_or(AuthError::PasswordRequired)?;
+            self.check_password(id, password).await?;
+        }
+        self.store
+            .update_user(id, change, expected)
+            .await
+            .map_err(AuthError::Store)
+    }
+
+    /// Deletes user `id` (an admin anyone, a user itself); its sessions end
+    /// with it. With `expected`, only if its `updated_at` is still that.
+    ///
+    /// # Errors
+    ///
+    /// `UserNotFound`; `Store` with `PreconditionFailed`, `LastAdmin`.
+    pub async fn delete_user(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        expected: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), AuthError> {
+        if !caller.may_manage(id) {
+            return Err(AuthError::UserNotFound);
+        }
+        self.store
+            .delete_user(id, expected)
+            .await
+            .map_err(AuthError::Store)
+    }
+
+    /// An admin ends every session of user `id`.
+    ///
+    /// # Errors
+    ///
+    /// `UserNotFound` when there is no such user.
+    pub async fn end_user_sessions(&self, by: &Admin, id: Uuid) -> Result<(), AuthError> {
+        self.get_user(by.caller(), id).await?;
+        self.end_sessions(id, None).await?;
+        Ok(())
+    }
+
+    /// How many users match `filter`, for an admin.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub async fn count_users(&self, _by: &Admin, filter: &UserFilter) -> Result<u64, AuthError> {
+        Ok(self.store.count_users(filter).await?)
+    }
+
+    /// How many users have each role, for the metrics.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub async fn count_users_by_role(&self) -> Result<Vec<(String, i64)>, AuthError> {
+        Ok(self.store.count_users_by_role().await?)
     }
 
     /// Creates the admin when no admin exists; returns whether it did.
@@ -193,7 +321,7 @@ impl AuthService {
         if self.store.admin_exists().await? {
             return Ok(false);
         }
-        self.create_user(email, password, None, Role::Admin).await?;
+        self.create_admin(email, password).await?;
         Ok(true)
     }
 
@@ -353,28 +481,41 @@ impl AuthService {
         Ok((Self::caller(user, claims), found))
     }
 
-    /// The second half of [`Self::authenticate`] fused with a list of
-    /// users, for a token issued to an admin: one database statement for
-    /// both. `None` when nothing came back: an empty page, or a session that
-    /// is not live or whose user is not an admin now; whoever calls this
-    /// must then finish with [`Self::authenticate_claims`].
+    /// A page of users for the admin whose token these `claims` are. The
+    /// bearer check is fused with the listing into one statement; only when
+    /// that returns nothing (an empty page, or a caller who may not list) is
+    /// the check made on its own, to tell the two apart.
     ///
     /// # Errors
     ///
-    /// Storage failures.
+    /// `InvalidToken` when the session is not live, `Denied` for a
+    /// non-admin; storage failures.
     pub async fn list_users(
         &self,
         claims: &Claims,
         query: &UserQuery,
-    ) -> Result<Option<UserPage>, AuthError> {
-        let page = self
+    ) -> Result<UserPage, AuthError> {
+        // A token issued to a non-admin takes the full check first, so that
+        // such callers get their 403 without running a listing; one promoted
+        // since goes on to the list. The token's role only picks the path:
+        // the listing statement checks the current role itself.
+        if claims.role != Role::Admin.as_str() {
+            self.authenticate_claims(claims).await?.admin()?;
+        }
+        if let Some(page) = self
             .store
             .list_users_as_admin(claims.sid, claims.sub, query)
-            .await?;
-        if page.is_some() {
+            .await?
+        {
             tracing::Span::current().record("enduser.id", claims.sub.to_string());
+            return Ok(page);
         }
-        Ok(page)
+        let admin = self.authenticate_claims(claims).await?.admin()?;
+        Ok(UserPage {
+            items: Vec::new(),
+            total: self.count_users(&admin, &query.filter).await?,
+            next: None,
+        })
     }
 
     fn rejected(&self) -> AuthError {
