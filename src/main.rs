@@ -191,6 +191,6 @@ async fn create_admin(config: &Config, email: &str, password_stdin: bool) -> Res
         }
         other => Failure::Runtime(other.into()),
     })?;
-    println!("created admin {} ({})", user.email, user.id);
+    println!("created admin {} ({})", user.email.as_ref(), user.id);
     Ok(())
 }

@@ -12,9 +12,8 @@ use uuid::Uuid;
 use super::{
     ApiTags,
     body::{JsonBody, OptionalJsonBody},
-    error::{ApiError, FieldError, Problems, declare},
+    error::{ApiError, Problems, declare},
     json::{Json, WriteJson},
-    new_account,
     params::{EmailText, NameText, PasswordText, Text},
     security::BearerAuth,
     types::{Nullable, Timestamp, UserResponse, example_time},
@@ -24,7 +23,11 @@ use crate::{
         AuthService,
         service::{ClientInfo, IssuedTokens},
     },
-    domain::{Password, limits},
+    domain::{
+        Password,
+        account::{Credentials, NewAccount},
+        limits,
+    },
 };
 
 /// Account endpoints.
@@ -200,12 +203,16 @@ impl AuthApi {
         Problems<{ declare::JSON_BODY | declare::FORBIDDEN | declare::CONFLICT | declare::SERVER }>,
     > {
         let body = body.0;
-        let (email, password, name) = new_account(
+        let account = NewAccount::parse(
             body.email.as_str(),
             body.password.as_str(),
             body.name.as_ref().map(Text::as_str),
-        )?;
-        let user = self.auth.register(&email, &password, name.as_ref()).await?;
+        )
+        .map_err(ApiError::from)?;
+        let user = self
+            .auth
+            .register(&account.email, &account.password, account.name.as_ref())
+            .await?;
         let location = format!("/users/{}", user.id);
         Ok(RegisterResponse::Created(Json(user.into()), location))
     }
@@ -230,27 +237,11 @@ impl AuthApi {
         >,
     > {
         let body = body.0;
-        let mut errors = Vec::new();
-        let email = body.email.as_str().trim();
-        if email.is_empty() {
-            errors.push(FieldError::body("email", "must not be empty"));
-        } else if email.to_lowercase().chars().count() > limits::EMAIL_MAX_CHARS {
-            errors.push(FieldError::body("email", limits::EMAIL_TOO_LONG));
-        } else if email.chars().any(char::is_control) {
-            errors.push(FieldError::body(
-                "email",
-                "must not contain control characters",
-            ));
-        }
-        if body.password.is_empty() {
-            errors.push(FieldError::body("password", "must not be empty"));
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::Validation(errors).into());
-        }
+        let credentials =
+            Credentials::parse(body.email.as_str(), &body.password).map_err(ApiError::from)?;
         let tokens = self
             .auth
-            .login(body.email.as_str(), &body.password, client_info(req))
+            .login(&credentials.email, &body.password, client_info(req))
             .await?;
         Ok(TokensResponse::Ok(Json(tokens.into())))
     }

@@ -344,6 +344,17 @@ impl From<crate::auth::AuthError> for ApiError {
     }
 }
 
+impl From<Vec<crate::domain::account::Invalid>> for ApiError {
+    fn from(errors: Vec<crate::domain::account::Invalid>) -> Self {
+        Self::Validation(
+            errors
+                .iter()
+                .map(|e| FieldError::body(e.field, e.message))
+                .collect(),
+        )
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
         Self::Internal(err)

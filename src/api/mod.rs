@@ -20,13 +20,7 @@ use poem_openapi::{
     ContactObject, ExternalDocumentObject, LicenseObject, OpenApiService, ServerObject, Tags,
 };
 
-use crate::{
-    auth::AuthService,
-    config::Config,
-    db::Database,
-    domain::{Email, Password, UserName},
-    metrics::Metrics,
-};
+use crate::{auth::AuthService, config::Config, db::Database, metrics::Metrics};
 
 /// The tags that group operations in the document.
 #[derive(Debug, Tags)]
@@ -52,37 +46,6 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     /// Metrics, when `ROSTER_METRICS` is on.
     pub metrics: Option<Arc<Metrics>>,
-}
-
-/// Records a field's rule violation and yields the parsed value when valid.
-pub fn check<T>(
-    errors: &mut Vec<error::FieldError>,
-    field: &str,
-    parsed: Result<T, &'static str>,
-) -> Option<T> {
-    parsed
-        .map_err(|message| errors.push(error::FieldError::body(field, message)))
-        .ok()
-}
-
-/// The fields of a new account, validated together: every broken rule is reported.
-///
-/// # Errors
-///
-/// A 422 naming each invalid field.
-pub fn new_account(
-    email: &str,
-    password: &str,
-    name: Option<&str>,
-) -> Result<(Email, Password, Option<UserName>), error::ApiError> {
-    let mut errors = Vec::new();
-    let email = check(&mut errors, "email", Email::parse(email));
-    let password = check(&mut errors, "password", Password::parse(password));
-    let name = check(&mut errors, "name", name.map(UserName::parse).transpose());
-    match (email, password, name) {
-        (Some(email), Some(password), Some(name)) => Ok((email, password, name)),
-        _ => Err(error::ApiError::Validation(errors)),
-    }
 }
 
 /// Every operation of the service.

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     api::json::{WriteJson, write_str},
-    domain::{Role, User},
+    domain::{Role, User, UserName},
 };
 
 /// A field that is always present and may be `null`. poem-openapi's `Option`
@@ -296,8 +296,8 @@ impl From<User> for UserResponse {
     fn from(user: User) -> Self {
         Self {
             id: user.id,
-            email: user.email,
-            name: Nullable(user.name),
+            email: user.email.into_string(),
+            name: Nullable(user.name.map(UserName::into_string)),
             role: user.role.into(),
             created_at: Timestamp(user.created_at),
             updated_at: Timestamp(user.updated_at),

@@ -3,7 +3,7 @@
 
 use std::{fmt::Write as _, io::Write as _, sync::Arc};
 
-use chrono::{DateTime, SubsecRound as _, Utc};
+use chrono::{DateTime, Utc};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Header, Path, Query},
@@ -16,7 +16,6 @@ use super::{
     ApiTags,
     auth::NoContent,
     body::{JsonBody, MergePatch},
-    check,
     error::{ApiError, FieldError, Problems, declare},
     json::{Json, WriteJson, write_str},
     params::{
@@ -28,12 +27,13 @@ use super::{
 use crate::{
     auth::{AuthService, Caller},
     domain::{
-        Email, Role, User, UserName,
+        Role, User,
+        account::{NewAccount, RecordEdit},
         limits::{
-            FILTER_MAX_CHARS, FILTER_TOO_LONG, PAGE_MAX, PAGE_MIN, PAGE_RANGE, PER_PAGE_DEFAULT,
-            PER_PAGE_MAX, PER_PAGE_MIN, PER_PAGE_RANGE,
+            PAGE_MAX, PAGE_MIN, PAGE_RANGE, PER_PAGE_DEFAULT, PER_PAGE_MAX, PER_PAGE_MIN,
+            PER_PAGE_RANGE,
         },
-        listing::{Cursor, Paging, Sort, UserFilter, UserQuery},
+        listing::{self, Cursor, Paging, Sort, UserFilter, UserQuery},
     },
     store::UserChange,
 };
@@ -298,17 +298,21 @@ impl UsersApi {
             "role",
             role.0.as_ref().map(|r| Role::parse(r.as_str())).transpose(),
         );
-        let email_filter = query_check(&mut errors, "email", text_filter(email.0.as_deref()));
-        let q_filter = query_check(&mut errors, "q", text_filter(q.0.as_deref()));
+        let email_filter = query_check(
+            &mut errors,
+            "email",
+            listing::text_filter(email.0.as_deref()),
+        );
+        let q_filter = query_check(&mut errors, "q", listing::text_filter(q.0.as_deref()));
         let after = query_check(
             &mut errors,
             "created_after",
-            time_filter(created_after.0.as_ref().map(|t| t.0.as_str())),
+            listing::time_bound(created_after.0.as_ref().map(|t| t.0.as_str())),
         );
         let before = query_check(
             &mut errors,
             "created_before",
-            time_filter(created_before.0.as_ref().map(|t| t.0.as_str())),
+            listing::time_bound(created_before.0.as_ref().map(|t| t.0.as_str())),
         );
         let paging = sort_order.and_then(|sort| match cursor.0.as_deref() {
             Some(raw) => query_check(
@@ -421,11 +425,16 @@ impl UsersApi {
     > {
         let admin = auth.admin()?;
         let body = body.0;
-        let (email, password, name) = super::new_account(
+        let NewAccount {
+            email,
+            password,
+            name,
+        } = NewAccount::parse(
             body.email.as_str(),
             body.password.as_str(),
             body.name.as_ref().map(Text::as_str),
-        )?;
+        )
+        .map_err(ApiError::from)?;
         let role = body.role.map_or(Role::User, Into::into);
         let user = self
             .auth
@@ -604,22 +613,10 @@ impl UsersApi {
                 .may_set_role()
                 .map_err(crate::auth::AuthError::from)?;
         }
-        let mut errors = Vec::new();
-        let email = check(
-            &mut errors,
-            "email",
-            edit.email.as_deref().map(Email::parse).transpose(),
-        );
-        let name = check(
-            &mut errors,
-            "name",
-            edit.name
-                .map(|n| n.as_deref().map(UserName::parse).transpose())
-                .transpose(),
-        );
-        let (Some(email), Some(name)) = (email, name) else {
-            return Err(ApiError::Validation(errors));
-        };
+        let RecordEdit { email, name } = RecordEdit::parse(
+            edit.email.as_deref(),
+            edit.name.as_ref().map(Option::as_deref),
+        )?;
         let expected = self.precondition(caller, id, if_match).await?;
         let change = UserChange {
             email,
@@ -671,34 +668,6 @@ fn query_check<T>(
     parsed
         .map_err(|message| errors.push(FieldError::query(param, message)))
         .ok()
-}
-
-fn text_filter(raw: Option<&str>) -> Result<Option<String>, &'static str> {
-    match raw {
-        None | Some("") => Ok(None),
-        Some(text) if text.chars().count() > FILTER_MAX_CHARS => Err(FILTER_TOO_LONG),
-        Some(text) if text.chars().any(char::is_control) => {
-            Err("must not contain control characters")
-        }
-        Some(text) => Ok(Some(text.to_owned())),
-    }
-}
-
-fn time_filter(raw: Option<&str>) -> Result<Option<DateTime<Utc>>, &'static str> {
-    use chrono::Datelike as _;
-    raw.map(|text| {
-        let t = DateTime::parse_from_rfc3339(text)
-            .map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
-            .map_err(|_| "must be an RFC 3339 date-time such as 2026-11-26T10:00:00Z")?;
-        // Years past 9999 in UTC (`9999-12-31T23:59:59-23:59`) have no
-        // four-digit form: SQLite would compare them as text wrongly.
-        if (1..=9999).contains(&t.year()) {
-            Ok(t)
-        } else {
-            Err("must fall between the years 0001 and 9999 in UTC")
-        }
-    })
-    .transpose()
 }
 
 /// The `Link` header of a list page.

@@ -91,7 +91,7 @@ mod tests {
         Caller {
             user: User {
                 id: Uuid::now_v7(),
-                email: "a@x.io".into(),
+                email: crate::domain::Email::from_stored("a@x.io".into()),
                 name: None,
                 role,
                 created_at: Utc::now(),

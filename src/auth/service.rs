@@ -247,7 +247,7 @@ impl AuthService {
         let changes_email = change
             .email
             .as_ref()
-            .is_some_and(|e| e.as_ref() != caller.user.email);
+            .is_some_and(|e| *e != caller.user.email);
         if changes_email && !caller.is_admin() {
             let password = current_password.ok_or(AuthError::PasswordRequired)?;
             self.check_password(id, password).await?;

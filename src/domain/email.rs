@@ -39,6 +39,27 @@ impl Email {
     }
 }
 
+impl Email {
+    /// An address read back from storage, which holds only parsed ones:
+    /// not checked again (every row of every page would pay for it).
+    #[must_use]
+    pub const fn from_stored(stored: String) -> Self {
+        Self(stored)
+    }
+
+    /// The address, as stored.
+    #[must_use]
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl PartialEq<str> for Email {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
 impl AsRef<str> for Email {
     fn as_ref(&self) -> &str {
         &self.0

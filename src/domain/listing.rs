@@ -1,7 +1,7 @@
 //! The user list's sort orders, filters and opaque keyset cursors.
 
 use base64::Engine as _;
-use chrono::{DateTime, Datelike as _, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike as _, SecondsFormat, SubsecRound as _, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -136,8 +136,8 @@ impl Cursor {
     pub fn after(user: &User, sort: Sort) -> Self {
         let value = match sort.key {
             SortKey::CreatedAt => CursorValue::Time(user.created_at),
-            SortKey::Email => CursorValue::Text(Some(user.email.clone())),
-            SortKey::Name => CursorValue::Text(user.name.clone()),
+            SortKey::Email => CursorValue::Text(Some(user.email.as_ref().to_owned())),
+            SortKey::Name => CursorValue::Text(user.name.as_ref().map(|n| n.as_ref().to_owned())),
         };
         Self {
             sort,
@@ -230,6 +230,45 @@ pub struct UserPage {
     pub next: Option<Cursor>,
 }
 
+/// A text filter (`email`, `q`): absent or empty is no filter.
+///
+/// # Errors
+///
+/// Past the longest stored value, or with control characters.
+pub fn text_filter(raw: Option<&str>) -> Result<Option<String>, &'static str> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(text) if text.chars().count() > super::limits::FILTER_MAX_CHARS => {
+            Err(super::limits::FILTER_TOO_LONG)
+        }
+        Some(text) if text.chars().any(char::is_control) => {
+            Err("must not contain control characters")
+        }
+        Some(text) => Ok(Some(text.to_owned())),
+    }
+}
+
+/// A `created_after`/`created_before` bound, at microsecond precision.
+///
+/// # Errors
+///
+/// Not RFC 3339, or outside the years 0001 to 9999 in UTC.
+pub fn time_bound(raw: Option<&str>) -> Result<Option<DateTime<Utc>>, &'static str> {
+    raw.map(|text| {
+        let t = DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
+            .map_err(|_| "must be an RFC 3339 date-time such as 2026-11-26T10:00:00Z")?;
+        // Years past 9999 in UTC (`9999-12-31T23:59:59-23:59`) have no
+        // four-digit form: SQLite would compare them as text wrongly.
+        if (1..=9999).contains(&t.year()) {
+            Ok(t)
+        } else {
+            Err("must fall between the years 0001 and 9999 in UTC")
+        }
+    })
+    .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +280,26 @@ mod tests {
         }
         for bad in ["", "-", "id", "--name", "Name", "created_at "] {
             assert!(Sort::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn filters_and_bounds_parse_as_the_contract_says() {
+        assert_eq!(text_filter(None), Ok(None));
+        assert_eq!(text_filter(Some("")), Ok(None));
+        assert_eq!(text_filter(Some("50%_")), Ok(Some("50%_".into())));
+        assert!(text_filter(Some("a\0")).is_err());
+        assert!(text_filter(Some(&"a".repeat(255))).is_err());
+        let t = time_bound(Some("2026-11-26T10:00:00.1234567+01:00"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(format_time(t), "2026-11-26T09:00:00.123456Z");
+        for bad in [
+            "yesterday",
+            "9999-12-31T23:59:59-23:59",
+            "0000-01-01T00:00:00Z",
+        ] {
+            assert!(time_bound(Some(bad)).is_err(), "{bad}");
         }
     }
 

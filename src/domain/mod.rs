@@ -1,6 +1,7 @@
 //! Validated domain types: an `Email`, `Password`, `UserName` or `Role` value
 //! is valid by construction. No HTTP, no SQL.
 
+pub mod account;
 mod email;
 pub mod limits;
 pub mod listing;

@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::limits::{NAME_MAX_CHARS, NAME_TOO_LONG};
+use super::{
+    Email,
+    limits::{NAME_MAX_CHARS, NAME_TOO_LONG},
+};
 
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,6 +69,20 @@ impl UserName {
     }
 }
 
+impl UserName {
+    /// A name read back from storage, which holds only parsed ones.
+    #[must_use]
+    pub const fn from_stored(stored: String) -> Self {
+        Self(stored)
+    }
+
+    /// The name, as stored.
+    #[must_use]
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 impl AsRef<str> for UserName {
     fn as_ref(&self) -> &str {
         &self.0
@@ -78,9 +95,9 @@ pub struct User {
     /// Public id (UUID v7).
     pub id: Uuid,
     /// Lower-cased email.
-    pub email: String,
+    pub email: Email,
     /// Display name.
-    pub name: Option<String>,
+    pub name: Option<UserName>,
     /// Current role.
     pub role: Role,
     /// Creation time, microsecond precision.

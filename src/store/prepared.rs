@@ -18,7 +18,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{Store, StoreError};
-use crate::domain::{Role, User};
+use crate::domain::{Email, Role, User, UserName};
 
 /// SQL rendered once per slot: a statement whose shape is fixed and whose
 /// values change is built and rendered by sea-query the first time only.
@@ -155,8 +155,8 @@ impl TryFrom<UserRow> for User {
     fn try_from(m: UserRow) -> Result<Self, Self::Error> {
         Ok(Self {
             id: m.id,
-            email: m.email,
-            name: m.name,
+            email: Email::from_stored(m.email),
+            name: m.name.map(UserName::from_stored),
             role: Role::parse(&m.role).map_err(|e| {
                 StoreError::Internal(sea_orm::DbErr::Type(format!("users.role: {e}")))
             })?,
