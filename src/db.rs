@@ -145,8 +145,7 @@ impl Database {
                     .pragma("cache_size", sqlite_cache_size(config.max_connections));
                 // No ping before each acquire: a connection to a file cannot
                 // go stale, and sqlx's SQLite ping is a round trip to the
-                // connection's worker thread, which the profile showed to
-                // cost as much as a statement.
+                // connection's worker thread, as dear as a statement.
                 let mut pool = SqlitePoolOptions::new()
                     .max_connections(config.max_connections)
                     .min_connections(config.min_connections)

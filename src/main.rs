@@ -6,9 +6,9 @@
 
 /// jemalloc rather than glibc's malloc. Every value of every row sqlx reads
 /// is allocated on the connection's worker thread and freed on the request's;
-/// glibc's per-thread caches miss on both sides of that, and its malloc and
-/// free were a quarter of the instructions of a page of users. (glibc also
-/// needed limiting to two arenas to keep peak RSS down.) jemalloc is built
+/// glibc's per-thread caches miss on both sides of that (`k6/callgrind.sh`
+/// on W2c shows the cost; glibc also needed limiting to two arenas to keep
+/// peak RSS down). jemalloc is built
 /// unprefixed (see Cargo.toml), so it also serves the C code linked in —
 /// SQLite's own allocations, including the copies of each value sqlx takes —
 /// which otherwise still went to glibc.

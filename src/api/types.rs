@@ -138,9 +138,9 @@ impl Timestamp {
     }
 
     /// What [`Self::rfc3339`] returns, written into `buf` digit by digit:
-    /// chrono's formatter, with its `fmt` machinery and a `String` per call,
-    /// was a twentieth of the instructions of a page of users, which holds
-    /// forty-odd timestamps. `None` where chrono writes something else: a
+    /// chrono's formatter goes through `fmt` and a `String` per call, and a
+    /// page of users holds forty-odd timestamps (`k6/callgrind.sh` on W2c
+    /// counts the difference). `None` where chrono writes something else: a
     /// year outside 0 to 9999, or a leap second.
     fn write_rfc3339(self, buf: &mut [u8; RFC3339_MICROS_LEN]) -> Option<&str> {
         use chrono::{Datelike as _, Timelike as _};

@@ -217,8 +217,8 @@ const VERIFIED_CAPACITY: usize = 4096;
 /// Tokens whose signature and claims verified, so that a client presenting
 /// the same token again (as it does on every request until it expires) costs
 /// a keyed hash and a comparison instead of the signature check and the
-/// parsing of the token: that was a fifth of the instructions of
-/// `GET /users/{id}`. Only tokens that verified in full get in, keyed by a
+/// parsing of the token (`cargo bench --bench jwt` and the k6 W1 workload
+/// show the difference). Only tokens that verified in full get in, keyed by a
 /// randomly keyed hash and compared in constant time, so no entry can be
 /// reached by a token that differs in a single byte. Revocation is not
 /// cached: every request still reads its session. Full, the cache drops

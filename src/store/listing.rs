@@ -160,7 +160,7 @@ fn remembered_scope(query: &UserQuery) -> Option<Scope> {
 /// order unfiltered or by role (every cursor page of them, and offset pages
 /// with or without a remembered start), come from SQL rendered once per
 /// shape: only their values change, and building and rendering the
-/// statement was a seventh of such a page's instructions. Their values go in
+/// statement each time costs W2c measurably (`k6/callgrind.sh`). Their values go in
 /// the order the SQL takes them; a test compares the whole statement with
 /// sea-query's for every shape on both backends. Other listings are built by
 /// sea-query each time.

@@ -60,8 +60,7 @@ fn bearer_read_query(
 }
 
 /// [`bearer_read_query`] as a statement, from SQL rendered once per backend:
-/// it runs on every `GET /users/{id}`, and only its values change (building
-/// and rendering it was an eighth of that request's instructions). The
+/// it runs on every `GET /users/{id}` (W1), and only its values change. The
 /// values go in the order the SQL takes them; a test compares the whole
 /// statement with sea-query's on both backends.
 fn bearer_read(
