@@ -5,6 +5,8 @@
 
 use serde_json::{Value, json};
 
+use crate::domain::limits::REQUEST_ID_MAX_CHARS;
+
 /// The served document: the generated one with the corrections applied.
 #[must_use]
 pub fn patch(generated: &str) -> String {
@@ -39,7 +41,7 @@ pub fn patch(generated: &str) -> String {
                     response["headers"]["X-Request-Id"] = json!({
                         "description": "The caller's request id when sane (1-128 of [A-Za-z0-9._-]), or a generated one.",
                         "required": true,
-                        "schema": {"type": "string", "maxLength": 128}
+                        "schema": {"type": "string", "maxLength": REQUEST_ID_MAX_CHARS}
                     });
                 }
             }

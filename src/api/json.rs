@@ -248,7 +248,7 @@ mod tests {
             for name in [None, Some(text.to_string())] {
                 users.push(UserResponse {
                     id: uuid::Uuid::now_v7(),
-                    email: format!("{text}@example.com"),
+                    email: crate::api::params::Text(format!("{text}@example.com")),
                     name: Nullable(name),
                     role: if i % 2 == 0 {
                         RoleName::Admin

@@ -364,7 +364,7 @@ impl Traceparent {
 /// 1-128 characters of `[A-Za-z0-9._-]`: safe to echo in a header and a log line.
 #[must_use]
 pub fn is_sane_request_id(value: &str) -> bool {
-    (1..=128).contains(&value.len())
+    (1..=crate::domain::limits::REQUEST_ID_MAX_CHARS).contains(&value.len())
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))

@@ -48,6 +48,12 @@ impl<'de, const MIN: usize, const MAX: usize> Deserialize<'de> for Text<MIN, MAX
     }
 }
 
+impl<const MIN: usize, const MAX: usize> serde::Serialize for Text<MIN, MAX> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 impl<const MIN: usize, const MAX: usize> Type for Text<MIN, MAX> {
     const IS_REQUIRED: bool = true;
     type RawValueType = Self;

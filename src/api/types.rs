@@ -14,7 +14,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    api::json::{WriteJson, write_str},
+    api::{
+        json::{WriteJson, write_str},
+        params::{EmailText, Text},
+    },
     domain::{Role, User, UserName},
 };
 
@@ -251,8 +254,7 @@ pub struct UserResponse {
     /// Public id (UUID v7, time-ordered).
     pub id: Uuid,
     /// Email, lower-cased.
-    #[oai(validator(max_length = 254))]
-    pub email: String,
+    pub email: EmailText,
     /// Display name, or `null`.
     pub name: Nullable<String>,
     // No doc comment: it would wrap the enum's `$ref` in an `allOf`.
@@ -274,7 +276,7 @@ impl WriteJson for UserResponse {
                 .as_bytes(),
         );
         out.extend_from_slice(b"\",\"email\":");
-        write_str(out, &self.email)?;
+        write_str(out, self.email.as_str())?;
         out.extend_from_slice(b",\"name\":");
         match &self.name.0 {
             Some(name) => write_str(out, name)?,
@@ -296,7 +298,7 @@ impl From<User> for UserResponse {
     fn from(user: User) -> Self {
         Self {
             id: user.id,
-            email: user.email.into_string(),
+            email: Text(user.email.into_string()),
             name: Nullable(user.name.map(UserName::into_string)),
             role: user.role.into(),
             created_at: Timestamp(user.created_at),
@@ -310,7 +312,7 @@ impl poem_openapi::types::Example for UserResponse {
         let at = example_time();
         Self {
             id: Uuid::from_u128(0x0193_6a4e_0c1d_7000_8000_0000_0000_0002),
-            email: "ann@example.com".into(),
+            email: Text("ann@example.com".into()),
             name: Nullable(Some("Ann Lee".into())),
             role: RoleName::User,
             created_at: Timestamp(at),

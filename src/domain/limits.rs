@@ -1,6 +1,7 @@
-//! The contract's limits, named once: the domain parsers enforce them, the
-//! OpenAPI document declares them (through `api::params`), and the store's
-//! columns are sized by them.
+//! The contract's limits, named once: the domain parsers enforce them and
+//! the OpenAPI document declares them (through `api::params`). The columns
+//! were sized by migrations, which never change once applied; a test holds
+//! them to these numbers.
 //!
 //! A message that states a limit is a constant beside it, since `&'static
 //! str` messages cannot be formatted; a test holds each message to its number.
@@ -48,6 +49,9 @@ pub const PAGE_RANGE: &str = "must be from 1 to 10000000";
 
 /// Longest `User-Agent` kept with a session, in characters.
 pub const USER_AGENT_MAX_CHARS: usize = 512;
+
+/// Longest `X-Request-Id` echoed back, in bytes (of `[A-Za-z0-9._-]`).
+pub const REQUEST_ID_MAX_CHARS: usize = 128;
 
 #[cfg(test)]
 mod tests {

@@ -140,3 +140,35 @@ async fn count_migrations_go_down_and_up_again_on_every_backend() {
         db.close().await;
     }
 }
+
+#[tokio::test]
+async fn postgres_columns_are_sized_by_the_domain_limits() {
+    use roster::domain::limits::{EMAIL_MAX_CHARS, NAME_MAX_CHARS, USER_AGENT_MAX_CHARS};
+    let Some((backend, _)) = crate::helpers::postgres() else {
+        return;
+    };
+    let (_database, url) = TestDatabase::create(&backend).await;
+    let db = connect(&url).await;
+    db.migrate().await.unwrap();
+    for (table, column, limit) in [
+        ("users", "email", EMAIL_MAX_CHARS),
+        ("users", "name", NAME_MAX_CHARS),
+        ("sessions", "user_agent", USER_AGENT_MAX_CHARS),
+    ] {
+        let row = db
+            .conn()
+            .query_one_raw(Statement::from_string(
+                db.conn().get_database_backend(),
+                format!(
+                    "SELECT character_maximum_length AS n FROM information_schema.columns \
+                     WHERE table_name = '{table}' AND column_name = '{column}'"
+                ),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let size: i32 = row.try_get("", "n").unwrap();
+        assert_eq!(size as usize, limit, "{table}.{column}");
+    }
+    db.close().await;
+}
