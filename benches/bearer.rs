@@ -15,8 +15,8 @@ use roster::{
     auth::{AuthService, jwt::JwtKeys, service::ClientInfo},
     cli::Settings,
     config::Config,
-    db::Database,
     domain::{Email, Password},
+    infra::db::Database,
     store::Store,
 };
 

@@ -27,7 +27,7 @@ use roster::{
     auth::password::PasswordHasher,
     cli::Settings,
     config::{Backend, Config},
-    db::Database,
+    infra::db::Database,
     store::now,
 };
 use sea_orm::{

@@ -23,11 +23,11 @@ use roster::{
     auth::{AuthError, AuthService},
     cli::{Cli, Command},
     config::Config,
-    db::Database,
     domain::{Email, Password},
+    infra::db::Database,
+    infra::telemetry::{self, LogTarget},
     startup::Application,
     store::Store,
-    telemetry::{self, LogTarget},
 };
 use secrecy::ExposeSecret as _;
 

@@ -13,10 +13,10 @@ use crate::{
     api::{self, AppState},
     auth::AuthService,
     config::{BootstrapAdmin, Config, JwtKey},
-    db::{Database, StatementObserver},
     domain::{Email, Password},
-    listener::HeadDeadlineAcceptor,
-    metrics::Metrics,
+    infra::db::{Database, StatementObserver},
+    infra::listener::HeadDeadlineAcceptor,
+    infra::metrics::Metrics,
     store::Store,
 };
 

@@ -11,7 +11,7 @@ use super::{
     json::{Json, WriteJson},
     types::Nullable,
 };
-use crate::{auth::AuthService, db::Database, metrics::Metrics};
+use crate::{auth::AuthService, infra::db::Database, infra::metrics::Metrics};
 
 /// Health endpoints.
 #[derive(Debug)]

@@ -22,7 +22,7 @@ use tracing::{Instrument as _, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::error::ApiError;
-use crate::metrics::{Metrics, OTHER_METHOD, UNMATCHED_ROUTE, method_label, route_template};
+use crate::infra::metrics::{Metrics, OTHER_METHOD, UNMATCHED_ROUTE, method_label, route_template};
 
 /// Name of the correlation header.
 pub const REQUEST_ID: &str = "x-request-id";

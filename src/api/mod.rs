@@ -20,7 +20,7 @@ use poem_openapi::{
     ContactObject, ExternalDocumentObject, LicenseObject, OpenApiService, ServerObject, Tags,
 };
 
-use crate::{auth::AuthService, config::Config, db::Database, metrics::Metrics};
+use crate::{auth::AuthService, config::Config, infra::db::Database, infra::metrics::Metrics};
 
 /// The tags that group operations in the document.
 #[derive(Debug, Tags)]

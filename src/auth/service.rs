@@ -22,7 +22,7 @@ use crate::{
         Email, Password, Role, User, UserName,
         listing::{UserFilter, UserPage, UserQuery},
     },
-    metrics::{AuthEvent, Metrics},
+    infra::metrics::{AuthEvent, Metrics},
     store::{RefreshOutcome, SessionInfo, Store, StoreError, UserChange},
 };
 

@@ -1,7 +1,7 @@
 //! Migrations on both backends, the Postgres migration lock, and SQLite's pragmas.
 
 use migration::{Migrator, MigratorTrait as _};
-use roster::{config::Config, db::Database};
+use roster::{config::Config, infra::db::Database};
 use sea_orm::{
     ActiveModelTrait as _, ActiveValue::Set, ConnectionTrait, EntityTrait as _, Statement,
 };

@@ -12,7 +12,7 @@ use reqwest::{Method, Response, StatusCode};
 use roster::{
     cli::Settings,
     config::{Config, LogConfig, LogFormat},
-    db::Database,
+    infra::db::Database,
     startup::{Application, StopHandle},
 };
 use serde_json::Value;
@@ -31,13 +31,13 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
-        roster::telemetry::install(
+        roster::infra::telemetry::install(
             &LogConfig {
                 format: LogFormat::Pretty,
                 filter: "info,sqlx=warn".into(),
             },
             None,
-            roster::telemetry::LogTarget::Stdout,
+            roster::infra::telemetry::LogTarget::Stdout,
         );
     }
 });

@@ -14,13 +14,13 @@ static EXPORTER: LazyLock<InMemorySpanExporter> = LazyLock::new(|| {
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
         .build();
-    roster::telemetry::install(
+    roster::infra::telemetry::install(
         &LogConfig {
             format: LogFormat::Json,
             filter: "warn".into(),
         },
         Some(&provider),
-        roster::telemetry::LogTarget::Stderr,
+        roster::infra::telemetry::LogTarget::Stderr,
     );
     exporter
 });

@@ -20,7 +20,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use poem::http::Method;
 use prometheus::{Registry, TextEncoder};
 
-use crate::db::{Database, PoolStats, StatementObserver};
+use crate::infra::db::{Database, PoolStats, StatementObserver};
 
 /// Bucket boundaries (seconds) for a fast API: 0.5 ms to 10 s.
 const LATENCY_BUCKETS: [f64; 16] = [
