@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Interleaved before/after comparison of release binaries on SQLite, by wrk:
-# on a machine whose speed drifts from minute to minute, only figures from
-# rounds that alternate the binaries compare (see STACK.md).
+# Interleaved before/after comparison of release binaries, by wrk: on a
+# machine whose speed drifts from minute to minute, only figures from rounds
+# that alternate the binaries compare (docs/performance.md).
 #
 #   k6/ab.sh ROUNDS SECONDS SEEDED_DB BINARY...
 #
@@ -11,17 +11,24 @@
 # SECONDS    wrk duration per workload
 # SEEDED_DB  a seeded SQLite file, copied for every server (see
 #            k6/callgrind.sh for the seeding command); ADMIN_EMAIL and
-#            PASSWORD default to the seeder's
+#            PASSWORD default to the seeder's. With AB_POSTGRES=URL (a
+#            server URL ending in a database the role may create databases
+#            from), SEEDED_DB is instead the name of a seeded PostgreSQL
+#            database there, copied with CREATE DATABASE ... TEMPLATE
 # BINARY     release builds of roster; each is named by its directory
 #
+# AB_WORKLOADS  the workloads, of W0 W1 W2 W2c W5 (default "W0 W1 W2c")
+#
 # Each server is pinned to core 0 and wrk to core 1 (16 connections), and
-# serves W0, W1 and W2c as `run.sh --wrk` requests them
-# (k6/wrk/admin_paths.py, k6/wrk/roster.lua). Prints one line per server
+# serves the workloads as `run.sh --wrk` requests them, W5 as
+# w5_patch_self.js does (k6/wrk/admin_paths.py, k6/wrk/roster.lua). Prints one line per server
 # (requests/s and server CPU µs per request, from /proc), then per workload
 # the medians and the median of the per-round ratios to the first binary.
 set -euo pipefail
 [ $# -ge 4 ] || { awk 'NR == 1 { next } /^#/ { print; next } { exit }' "$0"; exit 2; }
-ROUNDS=$1 SECONDS_EACH=$2 DB=$(readlink -f "$3")
+ROUNDS=$1 SECONDS_EACH=$2
+if [ -n "${AB_POSTGRES:-}" ]; then DB=$3; else DB=$(readlink -f "$3"); fi
+WORKLOADS=${AB_WORKLOADS:-W0 W1 W2c}
 shift 3
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 command -v wrk >/dev/null 2>&1 || { echo "ab.sh: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
@@ -39,10 +46,17 @@ for round in $(seq "$ROUNDS"); do
     for bin in "${order[@]}"; do
         bin=$(readlink -f "$bin")
         W=$(mktemp -d /tmp/roster-ab.XXXX)
-        cp "$DB" "$W/roster.db"
+        if [ -n "${AB_POSTGRES:-}" ]; then
+            copy="ab_$(basename "$W" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')"
+            psql -q "$AB_POSTGRES" -c "CREATE DATABASE $copy TEMPLATE $DB" >/dev/null
+            database_url="${AB_POSTGRES%/*}/$copy"
+        else
+            cp "$DB" "$W/roster.db"
+            database_url="sqlite://$W/roster.db?mode=rwc"
+        fi
         PORT=$((20000 + RANDOM % 20000))
         URL=http://127.0.0.1:$PORT
-        (cd "$W" && exec env -u OTEL_EXPORTER_OTLP_ENDPOINT DATABASE_URL="sqlite://$W/roster.db?mode=rwc" ROSTER_BIND=127.0.0.1:$PORT \
+        (cd "$W" && exec env -u OTEL_EXPORTER_OTLP_ENDPOINT DATABASE_URL="$database_url" ROSTER_BIND=127.0.0.1:$PORT \
             ROSTER_JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n') \
             ROSTER_LOG_FORMAT=json RUST_LOG=warn taskset -c 0 "$bin" serve >"$W/server.log" 2>&1) &
         SERVER=$!
@@ -50,8 +64,9 @@ for round in $(seq "$ROUNDS"); do
         curl -sf "$URL/health/live" >/dev/null ||
             { echo "ab.sh: $bin did not start; see $W/server.log" >&2; cat "$W/server.log" >&2; exit 1; }
         line="$(basename "$(dirname "$bin")") $round"
-        for workload in W0 W1 W2c; do
-            target=$URL paths='' token=''
+        for workload in $WORKLOADS; do
+            target=$URL paths='' token='' patch=''
+            [ "$workload" = W5 ] && patch=1
             if [ "$workload" = W0 ]; then
                 target=$URL/health/live
             else
@@ -60,7 +75,8 @@ for round in $(seq "$ROUNDS"); do
                     "${ADMIN_EMAIL:-admin@seed.test}" "${PASSWORD:-seed-password-123}" "$paths")
             fi
             before=$(awk '{print $14 + $15}' "/proc/$SERVER/stat")
-            out=$(WRK_TOKEN=$token WRK_PATHS=$paths WRK_SUMMARY=$W/$workload.json \
+            [ -n "$patch" ] && token=''
+            out=$(WRK_TOKEN=$token WRK_PATHS=$paths WRK_PATCH=$patch WRK_SUMMARY=$W/$workload.json \
                 taskset -c 1 wrk -t1 -c16 -d"${SECONDS_EACH}s" -s "$ROOT/k6/wrk/roster.lua" "$target")
             after=$(awk '{print $14 + $15}' "/proc/$SERVER/stat")
             if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
@@ -77,6 +93,9 @@ for round in $(seq "$ROUNDS"); do
         wait "$SERVER" 2>/dev/null || true
         SERVER=''
         rm -rf "$W"
+        if [ -n "${AB_POSTGRES:-}" ]; then
+            psql -q "$AB_POSTGRES" -c "DROP DATABASE $copy" >/dev/null
+        fi
         echo "$line" | tee -a "$LINES"
     done
 done

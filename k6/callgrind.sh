@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per request of one read, counted by callgrind: repeatable on a
-# shared, noisy machine where requests/s are not (the README's Performance
-# section quotes these counts).
+# shared, noisy machine where requests/s are not (docs/performance.md says
+# how to read them).
 #
 #   k6/callgrind.sh BINARY SQLITE_DB PATH [REQUESTS]
 #

@@ -29,7 +29,7 @@
 # (the results page is written all the same).
 #
 # CARGO_TARGET_DIR is honoured. The machine should be otherwise idle: compare
-# only figures from one run (see STACK.md, "Floor measured on this machine class").
+# only figures from one run (docs/performance.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

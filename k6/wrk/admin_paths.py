@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The set-up of a read workload for wrk (run.sh --wrk), as lib.js does it for k6.
 
-    python3 k6/wrk/admin_paths.py W1|W2|W2c BASE_URL ADMIN_EMAIL PASSWORD PATHS_FILE
+    python3 k6/wrk/admin_paths.py W1|W2|W2c|W5 BASE_URL ADMIN_EMAIL PASSWORD PATHS_FILE
 
 Logs in as the admin (POST /auth/login), prints the access token, and writes
 to PATHS_FILE, one a line, the paths that wrk then requests at random:
@@ -14,7 +14,11 @@ to PATHS_FILE, one a line, the paths that wrk then requests at random:
 - W2c: GET /users?per_page=20&cursor=<c> for the cursors met walking the
   listing by next_cursor, as w2c_list_cursor.js walks it, for at most
   CURSOR_PAGES (environment, default 500) pages (keyset pages cost the same
-  at any depth).
+  at any depth);
+- W5: PATCH /users/<id> of their own record by W5_USERS (environment,
+  default 16) seeded users (user000001@seed.test, ..., logged in with
+  PASSWORD), as w5_patch_self.js does: each line is "<path> <token>", and
+  roster.lua sends a merge patch of `name` with that user's token.
 
 Exits non-zero when the login or a listing fails.
 """
@@ -78,8 +82,19 @@ def main():
     def list_page(query):
         return call("GET", f"{base_url}/users?{query}", token=token)
 
-    make = {"W1": user_paths, "W2": offset_paths, "W2c": cursor_paths}[workload]
-    paths = make(list_page)
+    if workload == "W5":
+        paths = []
+        for i in range(1, int(os.environ.get("W5_USERS", "16")) + 1):
+            login = call(
+                "POST",
+                f"{base_url}/auth/login",
+                body={"email": f"user{i:06}@seed.test", "password": password},
+            )
+            me = call("GET", f"{base_url}/users/me", token=login["access_token"])
+            paths.append(f"/users/{me['id']} {login['access_token']}")
+    else:
+        make = {"W1": user_paths, "W2": offset_paths, "W2c": cursor_paths}[workload]
+        paths = make(list_page)
     if workload == "W1" and not paths:
         sys.exit("admin_paths.py: no users to read; seed the database first")
     with open(paths_file, "w") as f:

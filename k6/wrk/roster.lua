@@ -4,6 +4,9 @@
 --   WRK_PATHS    file of request paths, one a line (k6/wrk/admin_paths.py):
 --                each request is then GET <random path> (W1, W2, W2c);
 --                unset: the URL as given (W0)
+--   WRK_PATCH    set: each line of WRK_PATHS is "<path> <token>", and each
+--                request a merge patch of `name` to that path with that
+--                token (W5)
 --   WRK_TOKEN    bearer token sent with every request (the admin's)
 --   WRK_SUMMARY  file that done() writes its figures to as JSON (default:
 --                stdout), read by run.sh and report.py
@@ -21,9 +24,16 @@ end
 local paths_file = os.getenv("WRK_PATHS")
 if paths_file and paths_file ~= "" then
   local requests = {}
-  for path in io.lines(paths_file) do
-    if path ~= "" then
-      requests[#requests + 1] = wrk.format("GET", path)
+  local patch = os.getenv("WRK_PATCH")
+  for line in io.lines(paths_file) do
+    if line ~= "" and patch and patch ~= "" then
+      local path, bearer = line:match("^(%S+) (%S+)$")
+      requests[#requests + 1] = wrk.format("PATCH", path, {
+        ["Authorization"] = "Bearer " .. bearer,
+        ["Content-Type"] = "application/merge-patch+json",
+      }, '{"name":"W5 writer"}')
+    elseif line ~= "" then
+      requests[#requests + 1] = wrk.format("GET", line)
     end
   end
   assert(#requests > 0, "no paths in " .. paths_file)

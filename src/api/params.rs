@@ -22,6 +22,26 @@ use crate::domain::limits::{
 };
 use crate::domain::{Role, listing::Sort};
 
+/// The parts of `Type` that are the same for every scalar input here: it
+/// is required, it is its own raw value, and it holds one element.
+macro_rules! scalar_type {
+    () => {
+        const IS_REQUIRED: bool = true;
+        type RawValueType = Self;
+        type RawElementValueType = Self;
+
+        fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+            Some(self)
+        }
+
+        fn raw_element_iter<'a>(
+            &'a self,
+        ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+            Box::new(std::iter::once(self))
+        }
+    };
+}
+
 /// An email field: the domain's [`crate::domain::Email`] checks the rest.
 pub type EmailText = Text<1, EMAIL_MAX_CHARS>;
 /// A new password: the domain's [`crate::domain::Password`] checks the rest.
@@ -55,9 +75,7 @@ impl<const MIN: usize, const MAX: usize> serde::Serialize for Text<MIN, MAX> {
 }
 
 impl<const MIN: usize, const MAX: usize> Type for Text<MIN, MAX> {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
+    scalar_type!();
 
     fn name() -> Cow<'static, str> {
         format!("string_{MIN}_{MAX}").into()
@@ -69,16 +87,6 @@ impl<const MIN: usize, const MAX: usize> Type for Text<MIN, MAX> {
             max_length: Some(MAX),
             ..MetaSchema::new("string")
         }))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(std::iter::once(self))
     }
 }
 
@@ -123,9 +131,7 @@ impl<const MIN: i64, const MAX: i64, const DEFAULT: i64> Bounded<MIN, MAX, DEFAU
 }
 
 impl<const MIN: i64, const MAX: i64, const DEFAULT: i64> Type for Bounded<MIN, MAX, DEFAULT> {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
+    scalar_type!();
 
     fn name() -> Cow<'static, str> {
         format!("integer_int64_{MIN}_{MAX}").into()
@@ -141,16 +147,6 @@ impl<const MIN: i64, const MAX: i64, const DEFAULT: i64> Type for Bounded<MIN, M
             default: Some(Value::from(DEFAULT)),
             ..MetaSchema::new_with_format("integer", "int64")
         }))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(std::iter::once(self))
     }
 }
 
@@ -202,9 +198,7 @@ impl<C> OneOf<C> {
 }
 
 impl<C: Choices> Type for OneOf<C> {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
+    scalar_type!();
 
     fn name() -> Cow<'static, str> {
         format!("string_enum_{}", C::VALUES.join("_")).into()
@@ -215,16 +209,6 @@ impl<C: Choices> Type for OneOf<C> {
             enum_items: C::VALUES.iter().map(|&v| Value::from(v)).collect(),
             ..MetaSchema::new("string")
         }))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(std::iter::once(self))
     }
 }
 
@@ -240,9 +224,7 @@ impl<C: Choices> ParseFromParameter for OneOf<C> {
 pub struct DateTimeText(pub String);
 
 impl Type for DateTimeText {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
+    scalar_type!();
 
     fn name() -> Cow<'static, str> {
         "string_date-time_text".into()
@@ -250,16 +232,6 @@ impl Type for DateTimeText {
 
     fn schema_ref() -> MetaSchemaRef {
         MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "date-time")))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(std::iter::once(self))
     }
 }
 

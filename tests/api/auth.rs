@@ -778,6 +778,40 @@ fn ed25519_pem() -> String {
     format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n")
 }
 
+/// What a relying service checks: Roster's issuer and audience, one algorithm.
+fn roster_validation(alg: jsonwebtoken::Algorithm) -> jsonwebtoken::Validation {
+    let mut validation = jsonwebtoken::Validation::new(alg);
+    validation.set_audience(&["roster"]);
+    validation.set_issuer(&["roster"]);
+    validation
+}
+
+/// Verifies `token` as another service would, with the key the JWKS
+/// publishes under its `kid`: returns that key and the claims.
+async fn verify_with_jwks(
+    app: &TestApp,
+    token: &str,
+    alg: jsonwebtoken::Algorithm,
+) -> (jsonwebtoken::jwk::Jwk, Value) {
+    let jwks: jsonwebtoken::jwk::JwkSet = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.alg, alg);
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("kid is published")
+        .clone();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+    let claims = jsonwebtoken::decode::<Value>(token, &key, &roster_validation(alg))
+        .unwrap()
+        .claims;
+    (jwk, claims)
+}
+
 #[tokio::test]
 async fn eddsa_tokens_verify_against_the_served_jwks() {
     let dir = tempfile::tempdir().unwrap();
@@ -789,24 +823,7 @@ async fn eddsa_tokens_verify_against_the_served_jwks() {
     .await;
     let (user, tokens) = app.signed_up("ann@x.io").await;
 
-    let jwks: jsonwebtoken::jwk::JwkSet = app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let header = jsonwebtoken::decode_header(&tokens.access).unwrap();
-    assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
-    let jwk = jwks
-        .find(header.kid.as_deref().unwrap())
-        .expect("kid is published");
-    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
-    validation.set_audience(&["roster"]);
-    validation.set_issuer(&["roster"]);
-    let claims = jsonwebtoken::decode::<Value>(&tokens.access, &key, &validation)
-        .unwrap()
-        .claims;
+    let (_, claims) = verify_with_jwks(&app, &tokens.access, jsonwebtoken::Algorithm::EdDSA).await;
     assert_eq!(claims["sub"], user["id"]);
     for claim in ["sid", "role", "iat", "nbf", "exp", "iss", "aud", "jti"] {
         assert!(claims.get(claim).is_some(), "{claim}");
@@ -846,17 +863,8 @@ async fn rs256_tokens_verify_against_the_served_jwks_and_other_keys_do_not() {
     .await;
     let (user, tokens) = app.signed_up("ann@x.io").await;
 
-    let jwks: jsonwebtoken::jwk::JwkSet = app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let header = jsonwebtoken::decode_header(&tokens.access).unwrap();
-    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
-    let jwk = jwks
-        .find(header.kid.as_deref().unwrap())
-        .expect("kid is published");
+    let (jwk, claims) =
+        verify_with_jwks(&app, &tokens.access, jsonwebtoken::Algorithm::RS256).await;
     assert!(
         matches!(
             jwk.algorithm,
@@ -864,13 +872,6 @@ async fn rs256_tokens_verify_against_the_served_jwks_and_other_keys_do_not() {
         ),
         "an RSA key"
     );
-    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_audience(&["roster"]);
-    validation.set_issuer(&["roster"]);
-    let claims = jsonwebtoken::decode::<Value>(&tokens.access, &key, &validation)
-        .unwrap()
-        .claims;
     assert_eq!(claims["sub"], user["id"]);
     assert_eq!(
         app.get_auth("/users/me", &tokens.access).await.status(),
@@ -883,9 +884,11 @@ async fn rs256_tokens_verify_against_the_served_jwks_and_other_keys_do_not() {
     let other_key =
         jsonwebtoken::EncodingKey::from_rsa_pem(std::fs::read(&other_path).unwrap().as_slice())
             .unwrap();
+    let header = jsonwebtoken::decode_header(&tokens.access).unwrap();
     let forged = jsonwebtoken::encode(&header, &claims, &other_key).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
     assert!(
-        jsonwebtoken::decode::<Value>(&forged, &key, &validation).is_err(),
+        jsonwebtoken::decode::<Value>(&forged, &key, &roster_validation(header.alg)).is_err(),
         "the served key rejects it"
     );
     assert_problem(

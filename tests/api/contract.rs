@@ -17,6 +17,16 @@ fn operations(spec: &Value) -> Vec<(String, String, Value)> {
     all
 }
 
+/// The `field` of each of a validation problem's errors, in order.
+fn fields(problem: &Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn the_document_declares_json_as_generators_expect_it() {
     let app = TestApp::spawn(&backends()[0]).await;
@@ -194,13 +204,7 @@ async fn limits_in_the_document_are_the_ones_enforced() {
         )
         .await;
     let problem = assert_problem(body, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["email", "password", "name"], "{problem}");
+    assert_eq!(fields(&problem), ["email", "password", "name"], "{problem}");
 }
 
 #[tokio::test]
@@ -269,13 +273,7 @@ async fn a_field_of_the_wrong_type_is_a_422_naming_it_enums_included() {
         )
         .await;
     let problem = assert_problem(patched, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["name", "role"], "{problem}");
+    assert_eq!(fields(&problem), ["name", "role"], "{problem}");
 }
 
 #[tokio::test]

@@ -13,14 +13,7 @@ use crate::{
     helpers::{Backend, TestApp, backends, item_strings},
 };
 
-const SORTS: [&str; 6] = [
-    "created_at",
-    "-created_at",
-    "email",
-    "-email",
-    "name",
-    "-name",
-];
+const SORTS: [&str; 6] = roster::domain::listing::Sort::NAMES;
 
 #[derive(Debug, Clone)]
 struct Case {
