@@ -298,8 +298,10 @@ impl AuthApi {
 
     /// Change password
     ///
-    /// Verifies the current password (`403` when wrong), sets the new one and
-    /// ends every other session of the caller.
+    /// Verifies the current password (`403` when wrong; a wrong one counts
+    /// as a failed login of the account, and past the account's limit the
+    /// answer is `429`), sets the new one and ends every other session of
+    /// the caller.
     #[oai(
         path = "/auth/password",
         method = "post",
@@ -312,7 +314,13 @@ impl AuthApi {
     ) -> Result<
         NoContent,
         Problems<
-            { declare::JSON_BODY | declare::UNAUTHORIZED | declare::FORBIDDEN | declare::SERVER },
+            {
+                declare::JSON_BODY
+                    | declare::UNAUTHORIZED
+                    | declare::FORBIDDEN
+                    | declare::RATE_LIMITED
+                    | declare::SERVER
+            },
         >,
     > {
         let body = body.0;

@@ -50,7 +50,8 @@ const USER_WRITE: u32 = ONE_USER
     | declare::JSON_BODY
     | declare::FORBIDDEN
     | declare::CONFLICT
-    | declare::PRECONDITION_FAILED;
+    | declare::PRECONDITION_FAILED
+    | declare::RATE_LIMITED;
 
 /// User endpoints.
 #[derive(Debug)]

@@ -250,7 +250,7 @@ impl AuthService {
             .is_some_and(|e| *e != caller.user.email);
         if changes_email && !caller.is_admin() {
             let password = current_password.ok_or(AuthError::PasswordRequired)?;
-            self.check_password(id, password).await?;
+            self.check_password(&caller.user, password).await?;
         }
         self.store
             .update_user(id, change, expected)
@@ -591,16 +591,32 @@ impl AuthService {
         Ok(self.store.live_sessions(user_id).await?)
     }
 
-    /// Checks a user's current password.
+    /// Checks a user's current password, as part of the account's login
+    /// budget: a wrong one counts as a failed login.
     ///
     /// # Errors
     ///
-    /// `WrongPassword`.
-    pub async fn check_password(&self, user_id: Uuid, password: &str) -> Result<(), AuthError> {
-        let hash = self.store.password_hash(user_id).await?;
+    /// `WrongPassword`; `RateLimited` while the account is over its budget.
+    pub async fn check_password(&self, user: &User, password: &str) -> Result<(), AuthError> {
+        // A wrong current password is a failed login of the account: the
+        // same budget bounds guessing here and at `/auth/login`.
+        let email = user.email.as_ref();
+        if let Some(secs) = self
+            .store
+            .login_locked_for(email, self.limits.max_failures, self.limits.window)
+            .await?
+        {
+            self.event(AuthEvent::RateLimited);
+            return Err(AuthError::RateLimited(secs));
+        }
+        let hash = self.store.password_hash(user.id).await?;
         if self.hasher.verify(password, Some(&hash)).await? {
             Ok(())
         } else {
+            self.store
+                .record_login_failure(email, self.limits.window)
+                .await?;
+            self.event(AuthEvent::LoginFailure);
             Err(AuthError::WrongPassword)
         }
     }
@@ -616,7 +632,7 @@ impl AuthService {
         current: &str,
         new: &Password,
     ) -> Result<(), AuthError> {
-        self.check_password(caller.user.id, current).await?;
+        self.check_password(&caller.user, current).await?;
         let hash = self.hasher.hash(new.expose()).await?;
         self.store.set_password_hash(caller.user.id, hash).await?;
         self.store

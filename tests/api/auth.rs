@@ -507,6 +507,49 @@ async fn logout_all_ends_every_session() {
 }
 
 #[tokio::test]
+async fn a_wrong_current_password_counts_against_the_accounts_login_budget() {
+    for backend in backends() {
+        let app = TestApp::spawn_with(&backend, |s| s.login_max_failures = "3".into()).await;
+        let (ann, tokens) = app.signed_up("ann@x.io").await;
+        let ann_id = ann["id"].as_str().unwrap();
+        // Two wrong guesses through the password change, one through an
+        // email change: the account's third failure.
+        for _ in 0..2 {
+            let wrong = app
+                .send_json_auth(
+                    Method::POST,
+                    "/auth/password",
+                    &tokens.access,
+                    &json!({"current_password": "not it at all", "new_password": "a brand new one"}),
+                )
+                .await;
+            assert_problem(wrong, StatusCode::FORBIDDEN, "forbidden").await;
+        }
+        let wrong = app
+            .send_json_auth(
+                Method::PATCH,
+                &format!("/users/{ann_id}"),
+                &tokens.access,
+                &json!({"email": "ann2@x.io", "current_password": "still not it"}),
+            )
+            .await;
+        assert_problem(wrong, StatusCode::FORBIDDEN, "forbidden").await;
+        // Over the budget: the right password is refused everywhere.
+        let login = app.try_login("ann@x.io", PASSWORD).await;
+        assert_problem(login, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
+        let change = app
+            .send_json_auth(
+                Method::POST,
+                "/auth/password",
+                &tokens.access,
+                &json!({"current_password": PASSWORD, "new_password": "a brand new one"}),
+            )
+            .await;
+        assert_problem(change, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
+    }
+}
+
+#[tokio::test]
 async fn password_change_checks_the_current_one_and_ends_other_sessions() {
     for backend in backends() {
         let app = TestApp::spawn(&backend).await;
