@@ -68,10 +68,11 @@ setup_python() {
   fi
   rm -rf "$venv"
   python3 -m venv "$venv" || { echo "python3 -m venv failed (on Debian: apt-get install python3-venv)"; return 1; }
+  # Each command checked: errexit is off inside a function called with ||.
   "$venv/bin/pip" install --quiet --disable-pip-version-check --require-virtualenv \
-    -r "$here/python/requirements.txt"
+    -r "$here/python/requirements.txt" || return 1
+  "$venv/bin/openapi-python-client" --version || return 1
   echo "$want" > "$venv/.roster-stamp"
-  "$venv/bin/openapi-python-client" --version
 }
 
 setup_node() {
@@ -84,7 +85,8 @@ setup_node() {
   fi
   rm -rf "$tsdir/node_modules"
   cp "$here/ts/package.json" "$here/ts/package-lock.json" "$tsdir/"
-  (cd "$tsdir" && npm ci --no-audit --no-fund --loglevel=error)
+  (cd "$tsdir" && npm ci --no-audit --no-fund --loglevel=error) || return 1
+  [[ -x "$tsdir/node_modules/.bin/tsc" ]] || return 1
   echo "$want" > "$tsdir/.roster-stamp"
   echo "openapi-typescript $("$tsdir/node_modules/.bin/openapi-typescript" --version 2>/dev/null | tail -1)," \
     "typescript $("$tsdir/node_modules/.bin/tsc" --version)"
@@ -142,13 +144,14 @@ fetch_spec() {
     cp "$SPEC_FILE" "$spec"
     echo "document: $SPEC_FILE (SPEC_FILE)"
   else
-    python3 - "$base_url/openapi.json" "$spec" <<'EOF'
+    python3 - "$base_url/openapi.json" "$spec" <<'EOF' || return 1
 import json, sys, urllib.request
 with urllib.request.urlopen(sys.argv[1], timeout=10) as r:
     body = r.read()
 json.loads(body)
 open(sys.argv[2], "wb").write(body)
 EOF
+    [[ -s "$spec" ]] || return 1
     echo "document: $base_url/openapi.json ($(wc -c < "$spec") bytes)"
   fi
 }

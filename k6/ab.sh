@@ -38,7 +38,9 @@ names=$(for bin in "$@"; do basename "$(dirname "$(readlink -f "$bin")")"; done)
 LINES=$(mktemp /tmp/roster-ab.XXXX)
 TICK=$(getconf CLK_TCK)
 SERVER='' W=''
-trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$LINES" "$W"' EXIT
+COPY=''
+trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$LINES" "$W"
+      [ -z "$COPY" ] || psql -q "$AB_POSTGRES" -c "DROP DATABASE IF EXISTS $COPY" >/dev/null 2>&1 || true' EXIT
 REVERSED=()
 for bin in "$@"; do REVERSED=("$bin" ${REVERSED[@]+"${REVERSED[@]}"}); done
 for round in $(seq "$ROUNDS"); do
@@ -47,9 +49,9 @@ for round in $(seq "$ROUNDS"); do
         bin=$(readlink -f "$bin")
         W=$(mktemp -d /tmp/roster-ab.XXXX)
         if [ -n "${AB_POSTGRES:-}" ]; then
-            copy="ab_$(basename "$W" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')"
-            psql -q "$AB_POSTGRES" -c "CREATE DATABASE $copy TEMPLATE $DB" >/dev/null
-            database_url="${AB_POSTGRES%/*}/$copy"
+            COPY="ab_$(basename "$W" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')"
+            psql -q "$AB_POSTGRES" -c "CREATE DATABASE $COPY TEMPLATE $DB" >/dev/null
+            database_url="${AB_POSTGRES%/*}/$COPY"
         else
             cp "$DB" "$W/roster.db"
             database_url="sqlite://$W/roster.db?mode=rwc"
@@ -94,7 +96,9 @@ for round in $(seq "$ROUNDS"); do
         SERVER=''
         rm -rf "$W"
         if [ -n "${AB_POSTGRES:-}" ]; then
-            psql -q "$AB_POSTGRES" -c "DROP DATABASE $copy" >/dev/null
+            psql -q "$AB_POSTGRES" -c "DROP DATABASE $COPY" >/dev/null
+            COPY=''
+
         fi
         echo "$line" | tee -a "$LINES"
     done

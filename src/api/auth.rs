@@ -292,7 +292,7 @@ impl AuthApi {
         &self,
         auth: BearerAuth,
     ) -> Result<NoContent, Problems<{ declare::UNAUTHORIZED | declare::SERVER }>> {
-        self.auth.end_sessions(auth.0.user.id, None).await?;
+        self.auth.logout_all(&auth.0).await?;
         Ok(NoContent::Done)
     }
 

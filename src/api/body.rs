@@ -285,10 +285,15 @@ pub fn parse<T: Type + DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }]))
 }
 
+/// At most this many field errors in one answer: a body of thousands of
+/// unknown keys must not make a problem document thousands of entries long.
+const MAX_FIELD_ERRORS: usize = 50;
+
 /// Every way a JSON object breaks the documented shape of `T`: each
 /// required field missing, each field of the wrong type (enum fields
-/// included), each unknown field, in the document's field order. Only the
-/// top level is checked: no request body nests objects.
+/// included), each unknown field, in the document's field order, up to
+/// [`MAX_FIELD_ERRORS`]. Only the top level is checked: no request body
+/// nests objects.
 fn shape_errors<T: Type>(value: &Value) -> Vec<FieldError> {
     let Value::Object(fields) = value else {
         return Vec::new();
@@ -319,10 +324,14 @@ fn shape_errors<T: Type>(value: &Value) -> Vec<FieldError> {
             }
         }
     }
-    for name in fields.keys() {
-        if !schema.properties.iter().any(|(known, _)| known == name) {
-            errors.push(FieldError::body(name, "is not a known field"));
+    let unknown = fields
+        .keys()
+        .filter(|name| !schema.properties.iter().any(|(known, _)| known == name));
+    for name in unknown {
+        if errors.len() == MAX_FIELD_ERRORS {
+            break;
         }
+        errors.push(FieldError::body(name, "is not a known field"));
     }
     errors
 }
@@ -407,6 +416,16 @@ mod tests {
         role: Option<RoleName>,
         /// A described enum: poem-openapi wraps its reference.
         kind: Option<RoleName>,
+    }
+
+    #[test]
+    fn a_body_of_many_unknown_fields_gets_a_bounded_answer() {
+        let keys: Vec<String> = (0..5_000).map(|i| format!("\"k{i}\": 1")).collect();
+        let body = format!("{{\"email\": \"a\", {}}}", keys.join(", "));
+        let Err(ApiError::Validation(errors)) = parse::<Body>(body.as_bytes()) else {
+            panic!("expected 422");
+        };
+        assert_eq!(errors.len(), MAX_FIELD_ERRORS);
     }
 
     #[test]

@@ -555,5 +555,12 @@ mod tests {
     fn internal_detail_never_carries_the_cause() {
         let err = ApiError::Internal(anyhow::anyhow!("SELECT * FROM users; /src/secret.rs"));
         assert!(!err.detail().contains("SELECT"));
+        // A database that cannot be reached is a 503 with a generic body.
+        let unavailable = crate::store::StoreError::Unavailable(sea_orm::DbErr::Conn(
+            sea_orm::RuntimeErr::Internal("connection refused to 10.0.0.7".into()),
+        ));
+        let err = ApiError::from(unavailable);
+        assert_eq!(err.kind().0, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!err.detail().contains("10.0.0.7"));
     }
 }

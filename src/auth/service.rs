@@ -560,12 +560,18 @@ impl AuthService {
         Ok(())
     }
 
-    /// Ends every session of a user; `keep` survives.
+    /// Ends every session of the caller (log out everywhere).
     ///
     /// # Errors
     ///
     /// Storage failures.
-    pub async fn end_sessions(&self, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, AuthError> {
+    pub async fn logout_all(&self, caller: &Caller) -> Result<(), AuthError> {
+        self.end_sessions(caller.user.id, None).await?;
+        Ok(())
+    }
+
+    /// Ends every session of a user; `keep` survives.
+    async fn end_sessions(&self, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, AuthError> {
         Ok(self.store.end_sessions(user_id, keep).await?)
     }
 

@@ -54,12 +54,6 @@ impl Email {
     }
 }
 
-impl PartialEq<str> for Email {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
 impl AsRef<str> for Email {
     fn as_ref(&self) -> &str {
         &self.0

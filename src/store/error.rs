@@ -45,6 +45,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn store_errors_say_which_kind_of_failure() {
+        let err = super::super::StoreError::from(DbErr::ConnectionAcquire(
+            sea_orm::error::ConnAcquireErr::Timeout,
+        ));
+        assert!(matches!(err, super::super::StoreError::Unavailable(_)));
+        let err = super::super::StoreError::from(DbErr::Type("x".into()));
+        assert!(matches!(err, super::super::StoreError::Internal(_)));
+    }
+
+    #[test]
     fn acquiring_a_connection_that_fails_is_unavailability() {
         assert!(is_unavailable(&DbErr::ConnectionAcquire(
             sea_orm::error::ConnAcquireErr::Timeout

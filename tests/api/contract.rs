@@ -88,13 +88,24 @@ async fn each_operation_declares_its_own_problem_statuses() {
             .cloned()
             .collect()
     };
-    let cases: [(&str, &[&str]); 6] = [
+    let writes: &[&str] = &[
+        "400", "401", "403", "404", "409", "412", "413", "415", "422", "429",
+    ];
+    let cases: [(&str, &[&str]); 11] = [
         ("login", &["400", "401", "413", "415", "422", "429"]),
         ("registerUser", &["400", "403", "409", "413", "415", "422"]),
         ("getCurrentUser", &["401"]),
         ("listUsers", &["400", "401", "403", "422"]),
         ("endUserSessions", &["401", "403", "404"]),
         ("getJwks", &["404"]),
+        ("replaceUser", writes),
+        ("updateUser", writes),
+        ("deleteUser", &["401", "404", "409", "412"]),
+        (
+            "changePassword",
+            &["400", "401", "403", "413", "415", "422", "429"],
+        ),
+        ("getUser", &["401", "404"]),
     ];
     for (id, expected) in cases {
         assert_eq!(declared(id), expected, "{id}");
