@@ -217,5 +217,8 @@ fn row(
         role: Set(role.to_owned()),
         created_at: Set(at),
         updated_at: Set(at),
+        status: Set("active".to_owned()),
+        email_verified: Set(true),
+        last_login_at: Set(None),
     }
 }

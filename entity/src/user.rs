@@ -16,6 +16,10 @@ pub struct Model {
     pub role: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// `active`, `invited` or `disabled` (a CHECK constraint holds it).
+    pub status: String,
+    pub email_verified: bool,
+    pub last_login_at: Option<DateTimeUtc>,
 }
 
 /// Relations of a user.

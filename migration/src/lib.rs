@@ -12,6 +12,7 @@ mod m20261126_000002_create_sessions;
 mod m20261126_000003_user_counts;
 mod m20261126_000004_user_changes;
 mod m20261126_000005_user_order_changes;
+mod m20261206_000001_account_status;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_user_counts::Migration),
             Box::new(m20261126_000004_user_changes::Migration),
             Box::new(m20261126_000005_user_order_changes::Migration),
+            Box::new(m20261206_000001_account_status::Migration),
         ]
     }
 }

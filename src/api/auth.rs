@@ -222,7 +222,8 @@ impl AuthApi {
     /// Exchanges email and password for a token pair and opens a session. An
     /// unknown email and a wrong password give the same `401`, in about the
     /// same time. After too many failures for the account or the client
-    /// address, `429` with `Retry-After`, even for the right password.
+    /// address, `429` with `Retry-After`, even for the right password. The
+    /// right password of a disabled account is `403` `account-disabled`.
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -232,7 +233,11 @@ impl AuthApi {
         TokensResponse,
         Problems<
             {
-                declare::JSON_BODY | declare::UNAUTHORIZED | declare::RATE_LIMITED | declare::SERVER
+                declare::JSON_BODY
+                    | declare::UNAUTHORIZED
+                    | declare::FORBIDDEN
+                    | declare::RATE_LIMITED
+                    | declare::SERVER
             },
         >,
     > {

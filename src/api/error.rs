@@ -104,6 +104,9 @@ pub enum ApiError {
     /// Authenticated, but not allowed.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// The right password of a disabled account.
+    #[error("account disabled")]
+    AccountDisabled,
     /// No such resource or route.
     #[error("not found")]
     NotFound,
@@ -158,6 +161,11 @@ impl ApiError {
                 "Authentication required",
             ),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::AccountDisabled => (
+                StatusCode::FORBIDDEN,
+                "account-disabled",
+                "Account disabled",
+            ),
             Self::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -210,6 +218,7 @@ impl ApiError {
                 (*detail).to_owned()
             }
             Self::NotFound => "No such resource".to_owned(),
+            Self::AccountDisabled => "This account is disabled; an admin can enable it".to_owned(),
             Self::MethodNotAllowed => "This route does not support the method".to_owned(),
             Self::PreconditionFailed => {
                 "If-Match does not match the current ETag of the resource".to_owned()
@@ -333,8 +342,9 @@ impl From<crate::auth::AuthError> for ApiError {
                 Self::Forbidden("This operation needs the admin role")
             }
             AuthError::Denied(crate::auth::Denied::RoleChange) => {
-                Self::Forbidden("Only an admin can change a role")
+                Self::Forbidden("Only an admin can change role, status or email_verified")
             }
+            AuthError::AccountDisabled => Self::AccountDisabled,
             AuthError::PasswordRequired => {
                 Self::invalid("current_password", "is required to change the email")
             }
@@ -426,7 +436,11 @@ const DECLARED: &[(u32, u16, &str)] = &[
         401,
         "No, invalid or expired bearer token, or bad credentials.",
     ),
-    (declare::FORBIDDEN, 403, "Authenticated, but not allowed."),
+    (
+        declare::FORBIDDEN,
+        403,
+        "Not allowed (`forbidden`), or the right password of a disabled account (`account-disabled`).",
+    ),
     (declare::NOT_FOUND, 404, "No such resource."),
     (
         declare::CONFLICT,

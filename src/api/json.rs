@@ -126,7 +126,7 @@ mod tests {
     use crate::api::{
         auth::{SessionResponse, TokenPair},
         health::{DatabaseCheck, HealthChecks, HealthReport, PoolFigures, Status},
-        types::{Nullable, RoleName, Timestamp, UserResponse},
+        types::{Nullable, RoleName, StatusName, Timestamp, UserResponse},
         users::UserPageResponse,
     };
 
@@ -143,6 +143,9 @@ mod tests {
         same(&UserResponse::example());
         same(&UserResponse {
             name: Nullable(None),
+            last_login_at: Nullable(None),
+            status: StatusName::Disabled,
+            email_verified: false,
             ..UserResponse::example()
         });
         same(&UserPageResponse::example());
@@ -257,6 +260,13 @@ mod tests {
                     },
                     created_at: times[i % times.len()],
                     updated_at: times[(i + 1) % times.len()],
+                    status: [
+                        StatusName::Active,
+                        StatusName::Invited,
+                        StatusName::Disabled,
+                    ][i % 3],
+                    email_verified: i % 2 == 1,
+                    last_login_at: Nullable((i % 3 != 0).then(|| times[(i + 2) % times.len()])),
                 });
             }
         }

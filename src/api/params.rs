@@ -20,7 +20,7 @@ use super::error::FieldError;
 use crate::domain::limits::{
     EMAIL_MAX_CHARS, NAME_MAX_CHARS, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS,
 };
-use crate::domain::{Role, listing::Sort};
+use crate::domain::{AccountStatus, Role, listing::Sort};
 
 /// The parts of `Type` that are the same for every scalar input here: it
 /// is required, it is its own raw value, and it holds one element.
@@ -174,6 +174,14 @@ pub struct Roles;
 
 impl Choices for Roles {
     const VALUES: &'static [&'static str] = &Role::NAMES;
+}
+
+/// The `status` values.
+#[derive(Debug)]
+pub struct Statuses;
+
+impl Choices for Statuses {
+    const VALUES: &'static [&'static str] = &AccountStatus::NAMES;
 }
 
 /// The `sort` values of `GET /users`.

@@ -18,7 +18,7 @@ use crate::{
         json::{WriteJson, write_str},
         params::{EmailText, Text},
     },
-    domain::{Role, User, UserName},
+    domain::{AccountStatus, Role, User, UserName},
 };
 
 /// A field that is always present and may be `null`. poem-openapi's `Option`
@@ -246,8 +246,43 @@ impl From<RoleName> for Role {
     }
 }
 
+/// Whether an account may log in: `active` does, `invited` has not set its
+/// first password yet, `disabled` may not (an admin can enable it again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize, Serialize)]
+#[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum StatusName {
+    /// Logs in.
+    Active,
+    /// Created by an admin without a password.
+    Invited,
+    /// May not log in.
+    Disabled,
+}
+
+impl From<AccountStatus> for StatusName {
+    fn from(status: AccountStatus) -> Self {
+        match status {
+            AccountStatus::Active => Self::Active,
+            AccountStatus::Invited => Self::Invited,
+            AccountStatus::Disabled => Self::Disabled,
+        }
+    }
+}
+
+impl From<StatusName> for AccountStatus {
+    fn from(status: StatusName) -> Self {
+        match status {
+            StatusName::Active => Self::Active,
+            StatusName::Invited => Self::Invited,
+            StatusName::Disabled => Self::Disabled,
+        }
+    }
+}
+
 /// A user: the only shape in which a user is ever returned. `role` is the
-/// current role (see `RoleName`).
+/// current role (see `RoleName`), `status` whether it may log in (see
+/// `StatusName`).
 #[derive(Debug, Clone, Object, Serialize)]
 #[oai(rename_all = "snake_case", rename = "User", example)]
 pub struct UserResponse {
@@ -263,6 +298,13 @@ pub struct UserResponse {
     pub created_at: Timestamp,
     /// Last change.
     pub updated_at: Timestamp,
+    // No doc comment: it would wrap the enum's `$ref` in an `allOf`.
+    pub status: StatusName,
+    /// Whether the user proved control of this email (or an admin or the
+    /// operator vouched for it); an email change sets it back to `false`.
+    pub email_verified: bool,
+    /// The last successful login, or `null`.
+    pub last_login_at: Nullable<Timestamp>,
 }
 
 impl WriteJson for UserResponse {
@@ -289,6 +331,20 @@ impl WriteJson for UserResponse {
         self.created_at.write_json(out)?;
         out.extend_from_slice(b",\"updated_at\":");
         self.updated_at.write_json(out)?;
+        out.extend_from_slice(match self.status {
+            StatusName::Active => b",\"status\":\"active\"",
+            StatusName::Invited => b",\"status\":\"invited\"",
+            StatusName::Disabled => b",\"status\":\"disabled\"",
+        });
+        out.extend_from_slice(if self.email_verified {
+            b",\"email_verified\":true,\"last_login_at\":"
+        } else {
+            b",\"email_verified\":false,\"last_login_at\":"
+        });
+        match self.last_login_at.0 {
+            Some(at) => at.write_json(out)?,
+            None => out.extend_from_slice(b"null"),
+        }
         out.push(b'}');
         Ok(())
     }
@@ -303,6 +359,9 @@ impl From<User> for UserResponse {
             role: user.role.into(),
             created_at: Timestamp(user.created_at),
             updated_at: Timestamp(user.updated_at),
+            status: user.status.into(),
+            email_verified: user.email_verified,
+            last_login_at: Nullable(user.last_login_at.map(Timestamp)),
         }
     }
 }
@@ -317,6 +376,9 @@ impl poem_openapi::types::Example for UserResponse {
             role: RoleName::User,
             created_at: Timestamp(at),
             updated_at: Timestamp(at),
+            status: StatusName::Active,
+            email_verified: true,
+            last_login_at: Nullable(Some(Timestamp(at))),
         }
     }
 }

@@ -19,15 +19,16 @@ use super::{
     error::{ApiError, FieldError, Problems, declare},
     json::{Json, WriteJson, write_str},
     params::{
-        Bounded, DateTimeText, EmailText, NameText, OneOf, PasswordText, Roles, Text, UserSorts,
+        Bounded, DateTimeText, EmailText, NameText, OneOf, PasswordText, Roles, Statuses, Text,
+        UserSorts,
     },
     security::{BearerAuth, BearerToken},
-    types::{Nullable, RoleName, UserResponse},
+    types::{Nullable, RoleName, StatusName, UserResponse},
 };
 use crate::{
     auth::{AuthService, Caller},
     domain::{
-        Role, User,
+        AccountStatus, Role, User,
         account::{NewAccount, RecordEdit},
         limits::{
             PAGE_MAX, PAGE_MIN, PAGE_RANGE, PER_PAGE_DEFAULT, PER_PAGE_MAX, PER_PAGE_MIN,
@@ -118,10 +119,14 @@ pub struct CreateUserRequest {
     /// Optional display name.
     pub name: Option<NameText>,
     pub role: Option<RoleName>,
+    /// Whether the admin vouches for the address; `false` when omitted.
+    pub email_verified: Option<bool>,
 }
 
-/// A full replacement of a user's record. `role` is for admins only (a
-/// non-admin sending it gets `403`); omitted, it stays as it is.
+/// A full replacement of a user's record. `role` and `status` (`active`
+/// or `disabled`; disabling ends every session at once) are for admins
+/// only (a non-admin sending either gets `403`); omitted, they stay as
+/// they are.
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "snake_case", deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
@@ -131,12 +136,17 @@ pub struct ReplaceUserRequest {
     /// Display name; omitting it clears the name.
     pub name: Option<NameText>,
     pub role: Option<RoleName>,
+    pub status: Option<StatusName>,
+    /// Admins only. Omitted: unchanged, except that a new email starts
+    /// unverified.
+    pub email_verified: Option<bool>,
     /// Required when a non-admin changes its own email.
     pub current_password: Option<String>,
 }
 
 /// A JSON merge patch of a user's record: absent fields are unchanged, a
-/// `null` name clears it. `role` is for admins only.
+/// `null` name clears it. `role`, `status` (`active` or `disabled`) and
+/// `email_verified` are for admins only.
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "snake_case", deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
@@ -149,6 +159,11 @@ pub struct PatchUserRequest {
     pub name: MaybeUndefined<NameText>,
     #[serde(default)]
     pub role: MaybeUndefined<RoleName>,
+    #[serde(default)]
+    pub status: MaybeUndefined<StatusName>,
+    /// Admins only; a new email starts unverified unless this says otherwise.
+    #[serde(default)]
+    pub email_verified: MaybeUndefined<bool>,
     /// Required when a non-admin changes its own email.
     #[serde(default)]
     pub current_password: MaybeUndefined<String>,
@@ -267,6 +282,10 @@ impl UsersApi {
         created_before: Query<Option<DateTimeText>>,
         /// `created_at`, `-created_at` (default), `email`, `-email`, `name` or `-name`.
         sort: Query<Option<OneOf<UserSorts>>>,
+        /// `active`, `invited` or `disabled`.
+        status: Query<Option<OneOf<Statuses>>>,
+        /// `true` or `false`: only verified, or only unverified, addresses.
+        email_verified: Query<Option<bool>>,
     ) -> Result<
         ListUsersResponse,
         Problems<
@@ -299,6 +318,15 @@ impl UsersApi {
             "role",
             role.0.as_ref().map(|r| Role::parse(r.as_str())).transpose(),
         );
+        let status_filter = query_check(
+            &mut errors,
+            "status",
+            status
+                .0
+                .as_ref()
+                .map(|s| AccountStatus::parse(s.as_str()))
+                .transpose(),
+        );
         let email_filter = query_check(
             &mut errors,
             "email",
@@ -330,6 +358,7 @@ impl UsersApi {
             Some(q),
             Some(created_after),
             Some(created_before),
+            Some(status),
             Some(paging),
             true,
         ) = (
@@ -339,6 +368,7 @@ impl UsersApi {
             q_filter,
             after,
             before,
+            status_filter,
             paging,
             errors.is_empty(),
         )
@@ -354,6 +384,8 @@ impl UsersApi {
                 q,
                 created_after,
                 created_before,
+                status,
+                email_verified: email_verified.0,
             },
             sort,
             per_page: size.unsigned_abs(),
@@ -439,7 +471,14 @@ impl UsersApi {
         let role = body.role.map_or(Role::User, Into::into);
         let user = self
             .auth
-            .create_user(&admin, &email, &password, name.as_ref(), role)
+            .create_user(
+                &admin,
+                &email,
+                &password,
+                name.as_ref(),
+                role,
+                body.email_verified.unwrap_or(false),
+            )
             .await?;
         let tag = etag(&user);
         Ok(CreateUserResponse::Created(
@@ -470,6 +509,8 @@ impl UsersApi {
             email: Some(body.email.0),
             name: Some(body.name.map(|n| n.0)),
             role: body.role,
+            status: body.status,
+            email_verified: body.email_verified,
             current_password: body.current_password,
         };
         Ok(self
@@ -510,6 +551,22 @@ impl UsersApi {
             }
             MaybeUndefined::Value(role) => Some(role),
         };
+        let status = match body.status {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => {
+                errors.push(FieldError::body("status", "must not be null"));
+                None
+            }
+            MaybeUndefined::Value(status) => Some(status),
+        };
+        let email_verified = match body.email_verified {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => {
+                errors.push(FieldError::body("email_verified", "must not be null"));
+                None
+            }
+            MaybeUndefined::Value(verified) => Some(verified),
+        };
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors).into());
         }
@@ -521,6 +578,8 @@ impl UsersApi {
                 MaybeUndefined::Value(name) => Some(Some(name.0)),
             },
             role,
+            status,
+            email_verified,
             current_password: body.current_password.take(),
         };
         Ok(self
@@ -575,6 +634,8 @@ struct Edit {
     email: Option<String>,
     name: Option<Option<String>>,
     role: Option<RoleName>,
+    status: Option<StatusName>,
+    email_verified: Option<bool>,
     current_password: Option<String>,
 }
 
@@ -608,11 +669,18 @@ impl UsersApi {
         if !caller.may_manage(id) {
             return Err(ApiError::NotFound);
         }
-        // A non-admin sending `role` is refused before its fields are checked.
-        if edit.role.is_some() {
+        // A non-admin sending an admin's field is refused before its fields
+        // are checked.
+        if edit.role.is_some() || edit.status.is_some() || edit.email_verified.is_some() {
             caller
                 .may_set_role()
                 .map_err(crate::auth::AuthError::from)?;
+        }
+        if edit.status == Some(StatusName::Invited) {
+            return Err(ApiError::invalid(
+                "status",
+                "must be `active` or `disabled`: an invitation is made by creating a user",
+            ));
         }
         let RecordEdit { email, name } = RecordEdit::parse(
             edit.email.as_deref(),
@@ -623,6 +691,8 @@ impl UsersApi {
             email,
             name,
             role: edit.role.map(Into::into),
+            status: edit.status.map(Into::into),
+            email_verified: edit.email_verified,
         };
         let user = self
             .auth
@@ -677,6 +747,11 @@ fn links(query: &UserQuery, page: i64, per_page: i64, next_cursor: Option<&str>)
     let filter = &query.filter;
     let params = [
         ("role", filter.role.map(|r| r.as_str().to_owned())),
+        ("status", filter.status.map(|s| s.as_str().to_owned())),
+        (
+            "email_verified",
+            filter.email_verified.map(|v| v.to_string()),
+        ),
         ("email", filter.email.clone()),
         ("q", filter.q.clone()),
         (
@@ -730,6 +805,7 @@ impl poem_openapi::types::Example for CreateUserRequest {
             password: Text("a long passphrase".into()),
             name: Some(Text("Bob".into())),
             role: Some(RoleName::Admin),
+            email_verified: Some(true),
         }
     }
 }
@@ -740,6 +816,8 @@ impl poem_openapi::types::Example for ReplaceUserRequest {
             email: Text("ann@example.com".into()),
             name: Some(Text("Ann Lee".into())),
             role: None,
+            status: None,
+            email_verified: None,
             current_password: None,
         }
     }
@@ -751,6 +829,8 @@ impl poem_openapi::types::Example for PatchUserRequest {
             email: MaybeUndefined::Undefined,
             name: MaybeUndefined::Value(Text("Ann Lee".into())),
             role: MaybeUndefined::Undefined,
+            status: MaybeUndefined::Undefined,
+            email_verified: MaybeUndefined::Undefined,
             current_password: MaybeUndefined::Undefined,
         }
     }

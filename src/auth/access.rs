@@ -26,8 +26,9 @@ pub enum Denied {
     /// An admin-only operation.
     #[error("this operation needs the admin role")]
     NotAdmin,
-    /// Only an admin sets a role, even on its own record.
-    #[error("only an admin can change a role")]
+    /// Only an admin sets a role, a status or `email_verified`, even on
+    /// its own record.
+    #[error("only an admin can change a role, a status or email_verified")]
     RoleChange,
 }
 
@@ -59,7 +60,7 @@ impl Caller {
         self.is_admin() || self.user.id == id
     }
 
-    /// Whether the caller may set a role.
+    /// Whether the caller may set a role, a status or `email_verified`.
     ///
     /// # Errors
     ///
@@ -96,6 +97,9 @@ mod tests {
                 role,
                 created_at: Utc::now(),
                 updated_at: Utc::now(),
+                status: crate::domain::AccountStatus::Active,
+                email_verified: false,
+                last_login_at: None,
             },
             session_id: Uuid::now_v7(),
         }

@@ -19,7 +19,7 @@ use super::{
 use crate::{
     config::{Config, LoginLimits},
     domain::{
-        Email, Password, Role, User, UserName,
+        AccountStatus, Email, Password, Role, User, UserName,
         listing::{UserFilter, UserPage, UserQuery},
     },
     infra::metrics::{AuthEvent, Metrics},
@@ -47,6 +47,9 @@ pub enum AuthError {
     /// The current password given for a sensitive change is wrong.
     #[error("current password is wrong")]
     WrongPassword,
+    /// The right password of a disabled account.
+    #[error("the account is disabled")]
+    AccountDisabled,
     /// A sensitive change was asked for without the current password.
     #[error("current password is required")]
     PasswordRequired,
@@ -157,13 +160,14 @@ impl AuthService {
             return Err(AuthError::RegistrationClosed);
         }
         let user = self
-            .create_account(email, password, name, Role::User)
+            .create_account(email, password, name, Role::User, false)
             .await?;
         self.event(AuthEvent::Register);
         Ok(user)
     }
 
-    /// An admin creates a user with any role.
+    /// An admin creates an active user with any role, and says whether its
+    /// address is verified.
     ///
     /// # Errors
     ///
@@ -175,8 +179,10 @@ impl AuthService {
         password: &Password,
         name: Option<&UserName>,
         role: Role,
+        email_verified: bool,
     ) -> Result<User, AuthError> {
-        self.create_account(email, password, name, role).await
+        self.create_account(email, password, name, role, email_verified)
+            .await
     }
 
     /// The operator creates an admin (`roster create-admin`).
@@ -189,7 +195,8 @@ impl AuthService {
         email: &Email,
         password: &Password,
     ) -> Result<User, AuthError> {
-        self.create_account(email, password, None, Role::Admin)
+        // An operator's account: its address is taken on the operator's word.
+        self.create_account(email, password, None, Role::Admin, true)
             .await
     }
 
@@ -199,9 +206,13 @@ impl AuthService {
         password: &Password,
         name: Option<&UserName>,
         role: Role,
+        email_verified: bool,
     ) -> Result<User, AuthError> {
         let hash = self.hasher.hash(password.expose()).await?;
-        Ok(self.store.create_user(email, hash, name, role).await?)
+        Ok(self
+            .store
+            .create_user(email, hash, name, role, email_verified)
+            .await?)
     }
 
     /// User `id` as the caller may see it: an admin sees anyone, a user
@@ -241,7 +252,7 @@ impl AuthService {
         if !caller.may_manage(id) {
             return Err(AuthError::UserNotFound);
         }
-        if change.role.is_some() {
+        if change.role.is_some() || change.status.is_some() || change.email_verified.is_some() {
             caller.may_set_role()?;
         }
         let changes_email = change
@@ -364,8 +375,13 @@ impl AuthService {
         {
             return Err(AuthError::RateLimited(secs));
         }
-        let found = self.store.find_credentials(&email).await?;
-        // Unknown emails verify against a dummy hash: same work, same answer.
+        // An invited account has no password yet: like an unknown email it
+        // verifies against the dummy hash, with the same work and answer.
+        let found = self
+            .store
+            .find_credentials(&email)
+            .await?
+            .filter(|(user, _)| user.status != AccountStatus::Invited);
         let hash = found.as_ref().map(|(_, h)| h.as_str());
         let verified = self.hasher.verify(password, hash).await?;
         let Some((user, _)) = found.filter(|_| verified) else {
@@ -377,7 +393,12 @@ impl AuthService {
             }
             return Err(AuthError::InvalidCredentials);
         };
+        // Only the right password learns that the account is disabled.
+        if user.status == AccountStatus::Disabled {
+            return Err(AuthError::AccountDisabled);
+        }
         self.store.reset_login_failures(&email).await?;
+        self.store.record_login(user.id).await?;
         let refresh_token = new_refresh_token();
         let session = self
             .store

@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike as _, SecondsFormat, SubsecRound as _, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Role, User};
+use super::{AccountStatus, Role, User};
 
 /// The column a list is sorted on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +91,10 @@ pub struct UserFilter {
     pub created_after: Option<DateTime<Utc>>,
     /// Created strictly before.
     pub created_before: Option<DateTime<Utc>>,
+    /// Only this status.
+    pub status: Option<AccountStatus>,
+    /// Only verified (or unverified) addresses.
+    pub email_verified: Option<bool>,
 }
 
 impl UserFilter {
@@ -105,6 +109,8 @@ impl UserFilter {
                 q: None,
                 created_after: None,
                 created_before: None,
+                status: None,
+                email_verified: None,
             }
         )
     }

@@ -10,4 +10,4 @@ mod user;
 
 pub use email::Email;
 pub use password::Password;
-pub use user::{Role, User, UserName};
+pub use user::{AccountStatus, Role, User, UserName};

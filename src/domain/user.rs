@@ -104,11 +104,69 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     /// Last change, microsecond precision.
     pub updated_at: DateTime<Utc>,
+    /// Whether the account may log in.
+    pub status: AccountStatus,
+    /// Whether the user proved control of the current email.
+    pub email_verified: bool,
+    /// The last successful login.
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+/// Whether an account may log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountStatus {
+    /// Logs in.
+    Active,
+    /// Created by an admin without a password; logs in once it sets one.
+    Invited,
+    /// May not log in; its sessions ended when it was disabled.
+    Disabled,
+}
+
+impl AccountStatus {
+    /// Every status, in the order the document lists them.
+    pub const NAMES: [&'static str; 3] = [
+        Self::Active.as_str(),
+        Self::Invited.as_str(),
+        Self::Disabled.as_str(),
+    ];
+
+    /// The stored and serialized form.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Invited => "invited",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    /// Parses the stored form.
+    ///
+    /// # Errors
+    ///
+    /// For any other value.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        match raw {
+            "active" => Ok(Self::Active),
+            "invited" => Ok(Self::Invited),
+            "disabled" => Ok(Self::Disabled),
+            _ => Err("must be `active`, `invited` or `disabled`"),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_round_trip() {
+        for name in AccountStatus::NAMES {
+            assert_eq!(AccountStatus::parse(name).unwrap().as_str(), name);
+        }
+        assert!(AccountStatus::parse("Active").is_err());
+    }
 
     #[test]
     fn roles_round_trip() {

@@ -445,6 +445,12 @@ fn filtered(filter: &UserFilter) -> Select<user::Entity> {
     if let Some(before) = filter.created_before {
         select = select.filter(user::Column::CreatedAt.lt(before));
     }
+    if let Some(status) = filter.status {
+        select = select.filter(user::Column::Status.eq(status.as_str()));
+    }
+    if let Some(verified) = filter.email_verified {
+        select = select.filter(user::Column::EmailVerified.eq(verified));
+    }
     select
 }
 

@@ -18,7 +18,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{Store, StoreError};
-use crate::domain::{Email, Role, User, UserName};
+use crate::domain::{AccountStatus, Email, Role, User, UserName};
 
 /// SQL rendered once per slot: a statement whose shape is fixed and whose
 /// values change is built and rendered by sea-query the first time only.
@@ -97,13 +97,16 @@ impl Store {
 }
 
 /// The columns of a [`User`]: every column but the password hash.
-pub(super) const USER_COLUMNS: [user::Column; 6] = [
+pub(super) const USER_COLUMNS: [user::Column; 9] = [
     user::Column::Id,
     user::Column::Email,
     user::Column::Name,
     user::Column::Role,
     user::Column::CreatedAt,
     user::Column::UpdatedAt,
+    user::Column::Status,
+    user::Column::EmailVerified,
+    user::Column::LastLoginAt,
 ];
 
 // `UserRow::read` takes the columns by position, in this order.
@@ -116,6 +119,9 @@ const _: () = assert!(matches!(
         user::Column::Role,
         user::Column::CreatedAt,
         user::Column::UpdatedAt,
+        user::Column::Status,
+        user::Column::EmailVerified,
+        user::Column::LastLoginAt,
     ]
 ));
 
@@ -128,11 +134,14 @@ pub(super) struct UserRow {
     pub(super) role: String,
     pub(super) created_at: chrono::DateTime<chrono::Utc>,
     pub(super) updated_at: chrono::DateTime<chrono::Utc>,
+    pub(super) status: String,
+    pub(super) email_verified: bool,
+    pub(super) last_login_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl UserRow {
     /// The row whose [`USER_COLUMNS`] are the statement's columns `first`
-    /// to `first + 5`, in that order. By position rather than by name: a
+    /// to `first + 8`, in that order. By position rather than by name: a
     /// name is looked up in the row's column map, and a prefixed one is
     /// formatted first, for every column of every row.
     pub(super) fn read(row: &QueryResult, first: usize) -> Result<Self, DbErr> {
@@ -143,6 +152,9 @@ impl UserRow {
             role: row.try_get_by_index(first + 3)?,
             created_at: row.try_get_by_index(first + 4)?,
             updated_at: row.try_get_by_index(first + 5)?,
+            status: row.try_get_by_index(first + 6)?,
+            email_verified: row.try_get_by_index(first + 7)?,
+            last_login_at: row.try_get_by_index(first + 8)?,
         })
     }
 }
@@ -160,6 +172,11 @@ impl TryFrom<UserRow> for User {
             })?,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            status: AccountStatus::parse(&m.status).map_err(|e| {
+                StoreError::Internal(sea_orm::DbErr::Type(format!("users.status: {e}")))
+            })?,
+            email_verified: m.email_verified,
+            last_login_at: m.last_login_at,
         })
     }
 }
@@ -195,7 +212,13 @@ mod tests {
             ("bob@x.io", None, Role::User),
         ] {
             let user = store
-                .create_user(&Email::parse(email).unwrap(), "hash".into(), name, role)
+                .create_user(
+                    &Email::parse(email).unwrap(),
+                    "hash".into(),
+                    name,
+                    role,
+                    true,
+                )
                 .await
                 .unwrap();
             ids.push(user.id);

@@ -9,7 +9,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{Store, StoreError, now, on_unique, prepared::UserRow};
-use crate::domain::{Email, Role, User, UserName};
+use crate::domain::{AccountStatus, Email, Role, User, UserName};
 
 impl TryFrom<user::Model> for User {
     type Error = StoreError;
@@ -22,13 +22,17 @@ impl TryFrom<user::Model> for User {
             role: m.role,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            status: m.status,
+            email_verified: m.email_verified,
+            last_login_at: m.last_login_at,
         }
         .try_into()
     }
 }
 
 impl Store {
-    /// Creates a user.
+    /// Creates an active user; `email_verified` when the address is known
+    /// to be the user's (an operator's or an admin's word).
     ///
     /// # Errors
     ///
@@ -39,6 +43,7 @@ impl Store {
         password_hash: String,
         name: Option<&UserName>,
         role: Role,
+        email_verified: bool,
     ) -> Result<User, StoreError> {
         let at = now();
         let model = user::ActiveModel {
@@ -49,6 +54,9 @@ impl Store {
             role: Set(role.as_str().to_owned()),
             created_at: Set(at),
             updated_at: Set(at),
+            status: Set(AccountStatus::Active.as_str().to_owned()),
+            email_verified: Set(email_verified),
+            last_login_at: Set(None),
         };
         let inserted = user::Entity::insert(model)
             .exec_with_returning(&self.db)
@@ -88,6 +96,21 @@ impl Store {
             .await?
             .map(|m| m.password_hash)
             .ok_or(StoreError::NotFound)
+    }
+
+    /// Records a successful login. `updated_at` stays: a login is not a
+    /// change of the record, and must not move its ETag.
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn record_login(&self, id: Uuid) -> Result<(), StoreError> {
+        user::Entity::update_many()
+            .col_expr(user::Column::LastLoginAt, Expr::value(now()))
+            .filter(user::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     /// Replaces a user's password hash.
@@ -166,7 +189,7 @@ impl Store {
         change: UserChange,
         expected: Option<DateTime<Utc>>,
     ) -> Result<User, StoreError> {
-        if change.role != Some(Role::User)
+        if !change.may_remove_admin()
             && let Some(user) = self.update_user_at_once(id, &change, expected).await?
         {
             return Ok(user);
@@ -175,17 +198,18 @@ impl Store {
         // Admin rows are locked before the target row, in id order, by every
         // writer that may remove an admin: the same lock order everywhere
         // means no deadlock between two admins demoting each other.
-        let admins = if change.role == Some(Role::User) {
+        let admins = if change.may_remove_admin() {
             lock_admins(&txn).await?
         } else {
             Vec::new()
         };
         let current = locked_user(&txn, id, expected).await?;
-        if current.role == Role::Admin.as_str()
-            && change.role == Some(Role::User)
-            && admins.len() <= 1
-        {
+        if is_active_admin(&current) && change.may_remove_admin() && admins.len() <= 1 {
             return Err(StoreError::LastAdmin);
+        }
+        if change.status == Some(AccountStatus::Disabled) {
+            // In the same transaction: a disabled account has no session.
+            end_sessions_in(&txn, id).await?;
         }
         // `updated_at` always moves forward, so the ETag always changes.
         let updated_at = Ord::max(now(), current.updated_at + TimeDelta::microseconds(1));
@@ -251,7 +275,7 @@ impl Store {
         let txn = self.write_transaction().await?;
         let admins = lock_admins(&txn).await?;
         let current = locked_user(&txn, id, expected).await?;
-        if current.role == Role::Admin.as_str() && admins.len() <= 1 {
+        if is_active_admin(&current) && admins.len() <= 1 {
             return Err(StoreError::LastAdmin);
         }
         user::Entity::delete_by_id(id).exec(&*txn).await?;
@@ -263,15 +287,26 @@ impl Store {
 /// A change to a user; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct UserChange {
-    /// New email.
+    /// New email. A new address is unverified unless `email_verified`
+    /// says otherwise; the same address keeps its state.
     pub email: Option<Email>,
     /// New name; `Some(None)` clears it.
     pub name: Option<Option<UserName>>,
     /// New role.
     pub role: Option<Role>,
+    /// New status; disabling ends every session of the user.
+    pub status: Option<AccountStatus>,
+    /// Whether the (new) email is verified.
+    pub email_verified: Option<bool>,
 }
 
 impl UserChange {
+    /// Whether the change can leave no active admin: a demotion or a
+    /// disabling. Only such changes lock the admins first.
+    fn may_remove_admin(&self) -> bool {
+        self.role == Some(Role::User) || self.status == Some(AccountStatus::Disabled)
+    }
+
     /// The `UPDATE` of user `id` that applies this change and sets
     /// `updated_at`.
     fn update(&self, id: Uuid, updated_at: DateTime<Utc>) -> UpdateMany<user::Entity> {
@@ -289,6 +324,27 @@ impl UserChange {
         }
         if let Some(role) = self.role {
             update = update.col_expr(user::Column::Role, Expr::value(role.as_str()));
+        }
+        if let Some(status) = self.status {
+            update = update.col_expr(user::Column::Status, Expr::value(status.as_str()));
+        }
+        match (self.email_verified, &self.email) {
+            (Some(verified), _) => {
+                update = update.col_expr(user::Column::EmailVerified, Expr::value(verified));
+            }
+            // A new address has not been proven yet; the same one keeps its state.
+            (None, Some(email)) => {
+                update = update.col_expr(
+                    user::Column::EmailVerified,
+                    Expr::case(
+                        user::Column::Email.eq(email.as_ref()),
+                        Expr::col(user::Column::EmailVerified),
+                    )
+                    .finally(false)
+                    .into(),
+                );
+            }
+            (None, None) => {}
         }
         update
     }
@@ -311,7 +367,23 @@ async fn locked_user(
     Ok(current)
 }
 
-/// Locks every admin row (in id order) and returns their ids. Two admins
+/// Whether a user row is an admin that counts for the last-admin rule.
+fn is_active_admin(row: &user::Model) -> bool {
+    row.role == Role::Admin.as_str() && row.status == AccountStatus::Active.as_str()
+}
+
+/// Ends every live session of user `id` inside `txn`.
+async fn end_sessions_in(txn: &DatabaseTransaction, id: Uuid) -> Result<(), StoreError> {
+    entity::session::Entity::update_many()
+        .col_expr(entity::session::Column::RevokedAt, Expr::value(now()))
+        .filter(entity::session::Column::UserId.eq(id))
+        .filter(entity::session::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Locks every active admin row (in id order) and returns their ids. Two admins
 /// demoting or deleting each other at once then run one after the other, and
 /// the second sees the first one's change.
 async fn lock_admins(txn: &DatabaseTransaction) -> Result<Vec<Uuid>, StoreError> {
@@ -319,6 +391,7 @@ async fn lock_admins(txn: &DatabaseTransaction) -> Result<Vec<Uuid>, StoreError>
         .select_only()
         .column(user::Column::Id)
         .filter(user::Column::Role.eq(Role::Admin.as_str()))
+        .filter(user::Column::Status.eq(AccountStatus::Active.as_str()))
         .order_by_asc(user::Column::Id)
         .lock_exclusive()
         .into_tuple::<Uuid>()

@@ -7,7 +7,17 @@ use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, Tokens, assert_problem, backends, tally};
 
-const USER_FIELDS: [&str; 6] = ["id", "email", "name", "role", "created_at", "updated_at"];
+const USER_FIELDS: [&str; 9] = [
+    "id",
+    "email",
+    "name",
+    "role",
+    "created_at",
+    "updated_at",
+    "status",
+    "email_verified",
+    "last_login_at",
+];
 
 fn assert_user_shape(user: &Value) {
     let keys: HashSet<&str> = user

@@ -116,6 +116,9 @@ async fn count_migrations_go_down_and_up_again_on_every_backend() {
             role: Set("user".into()),
             created_at: Set(roster::store::now()),
             updated_at: Set(roster::store::now()),
+            status: Set("active".into()),
+            email_verified: Set(false),
+            last_login_at: Set(None),
         };
         user("a@x.io").insert(db.conn()).await.unwrap();
 

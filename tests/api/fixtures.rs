@@ -60,6 +60,9 @@ pub async fn insert_users(app: &TestApp, users: &[NewUser]) -> Vec<Uuid> {
                     role: Set(u.role.into()),
                     created_at: Set(u.created_at),
                     updated_at: Set(u.created_at),
+                    status: Set("active".into()),
+                    email_verified: Set(false),
+                    last_login_at: Set(None),
                 }
             })
             .collect();

@@ -11,6 +11,7 @@ mod errors;
 mod fixtures;
 mod health;
 mod helpers;
+mod lifecycle;
 mod metrics;
 mod openapi;
 mod paging_props;
