@@ -535,38 +535,10 @@ impl UsersApi {
     ) -> Result<UpdatedUser, Problems<USER_WRITE>> {
         let body = body.0;
         let mut errors = Vec::new();
-        let email = match body.email {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => {
-                errors.push(FieldError::body("email", "must not be null"));
-                None
-            }
-            MaybeUndefined::Value(email) => Some(email.0),
-        };
-        let role = match body.role {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => {
-                errors.push(FieldError::body("role", "must not be null"));
-                None
-            }
-            MaybeUndefined::Value(role) => Some(role),
-        };
-        let status = match body.status {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => {
-                errors.push(FieldError::body("status", "must not be null"));
-                None
-            }
-            MaybeUndefined::Value(status) => Some(status),
-        };
-        let email_verified = match body.email_verified {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => {
-                errors.push(FieldError::body("email_verified", "must not be null"));
-                None
-            }
-            MaybeUndefined::Value(verified) => Some(verified),
-        };
+        let email = not_null(&mut errors, "email", body.email).map(|e| e.0);
+        let role = not_null(&mut errors, "role", body.role);
+        let status = not_null(&mut errors, "status", body.status);
+        let email_verified = not_null(&mut errors, "email_verified", body.email_verified);
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors).into());
         }
@@ -706,6 +678,18 @@ impl UsersApi {
             .await?;
         let tag = etag(&user);
         Ok(UpdatedUser::Ok(Json(user.into()), tag))
+    }
+}
+
+/// A merge patch's field that may be absent but not `null`.
+fn not_null<T>(errors: &mut Vec<FieldError>, field: &str, value: MaybeUndefined<T>) -> Option<T> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => {
+            errors.push(FieldError::body(field, "must not be null"));
+            None
+        }
+        MaybeUndefined::Value(value) => Some(value),
     }
 }
 
