@@ -368,13 +368,7 @@ impl AuthService {
         if let Some(secs) = client.ip.and_then(|ip| self.addresses.locked_for(ip)) {
             return Err(AuthError::RateLimited(secs));
         }
-        if let Some(secs) = self
-            .store
-            .login_locked_for(&email, self.limits.max_failures, self.limits.window)
-            .await?
-        {
-            return Err(AuthError::RateLimited(secs));
-        }
+        self.within_account_budget(&email).await?;
         // An invited account has no password yet: like an unknown email it
         // verifies against the dummy hash, with the same work and answer.
         let found = self
@@ -628,14 +622,9 @@ impl AuthService {
         // A wrong current password is a failed login of the account: the
         // same budget bounds guessing here and at `/auth/login`.
         let email = user.email.as_ref();
-        if let Some(secs) = self
-            .store
-            .login_locked_for(email, self.limits.max_failures, self.limits.window)
-            .await?
-        {
-            self.event(AuthEvent::RateLimited);
-            return Err(AuthError::RateLimited(secs));
-        }
+        self.within_account_budget(email)
+            .await
+            .inspect_err(|_| self.event(AuthEvent::RateLimited))?;
         let hash = self.store.password_hash(user.id).await?;
         if self.hasher.verify(password, Some(&hash)).await? {
             Ok(())
@@ -645,6 +634,22 @@ impl AuthService {
                 .await?;
             self.event(AuthEvent::LoginFailure);
             Err(AuthError::WrongPassword)
+        }
+    }
+
+    /// Whether the account of `email` may still try a password.
+    ///
+    /// # Errors
+    ///
+    /// `RateLimited` while it is over its failures in the window.
+    async fn within_account_budget(&self, email: &str) -> Result<(), AuthError> {
+        match self
+            .store
+            .login_locked_for(email, self.limits.max_failures, self.limits.window)
+            .await?
+        {
+            Some(secs) => Err(AuthError::RateLimited(secs)),
+            None => Ok(()),
         }
     }
 
