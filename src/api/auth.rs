@@ -30,6 +30,15 @@ use crate::{
     },
 };
 
+/// What an operation that checks a password can answer: a wrong one is a
+/// `401` at login and a `403` elsewhere, a disabled account a `403`, an
+/// account past its failures a `429`.
+const PASSWORD_CHECKED: u32 = declare::JSON_BODY
+    | declare::UNAUTHORIZED
+    | declare::FORBIDDEN
+    | declare::RATE_LIMITED
+    | declare::SERVER;
+
 /// Account endpoints.
 #[derive(Debug)]
 pub struct AuthApi {
@@ -229,18 +238,7 @@ impl AuthApi {
         &self,
         req: &Request,
         body: JsonBody<LoginRequest>,
-    ) -> Result<
-        TokensResponse,
-        Problems<
-            {
-                declare::JSON_BODY
-                    | declare::UNAUTHORIZED
-                    | declare::FORBIDDEN
-                    | declare::RATE_LIMITED
-                    | declare::SERVER
-            },
-        >,
-    > {
+    ) -> Result<TokensResponse, Problems<PASSWORD_CHECKED>> {
         let body = body.0;
         let credentials =
             Credentials::parse(body.email.as_str(), &body.password).map_err(ApiError::from)?;
@@ -316,18 +314,7 @@ impl AuthApi {
         &self,
         auth: BearerAuth,
         body: JsonBody<ChangePasswordRequest>,
-    ) -> Result<
-        NoContent,
-        Problems<
-            {
-                declare::JSON_BODY
-                    | declare::UNAUTHORIZED
-                    | declare::FORBIDDEN
-                    | declare::RATE_LIMITED
-                    | declare::SERVER
-            },
-        >,
-    > {
+    ) -> Result<NoContent, Problems<PASSWORD_CHECKED>> {
         let body = body.0;
         let new = Password::parse(body.new_password.as_str())
             .map_err(|m| ApiError::invalid("new_password", m))?;
