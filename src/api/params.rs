@@ -22,8 +22,9 @@ use crate::domain::limits::{
 };
 use crate::domain::{AccountStatus, Role, listing::Sort};
 
-/// The parts of `Type` that are the same for every scalar input here: it
-/// is required, it is its own raw value, and it holds one element.
+/// The parts of `Type` that are the same for every scalar value of the API
+/// (these inputs, and `types::Timestamp`): it is required, it is its own raw
+/// value, and it holds one element.
 macro_rules! scalar_type {
     () => {
         const IS_REQUIRED: bool = true;
@@ -41,6 +42,7 @@ macro_rules! scalar_type {
         }
     };
 }
+pub(crate) use scalar_type;
 
 /// An email field: the domain's [`crate::domain::Email`] checks the rest.
 pub type EmailText = Text<1, EMAIL_MAX_CHARS>;

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::{
     api::{
         json::{WriteJson, write_str},
-        params::{EmailText, Text},
+        params::{EmailText, Text, scalar_type},
     },
     domain::{AccountStatus, Role, User, UserName},
 };
@@ -105,9 +105,7 @@ impl<T: ParseFromJSON> ParseFromJSON for Nullable<T> {
 pub struct Timestamp(pub DateTime<Utc>);
 
 impl Type for Timestamp {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
+    scalar_type!();
 
     fn name() -> Cow<'static, str> {
         "string_date-time".into()
@@ -118,16 +116,6 @@ impl Type for Timestamp {
             example: Some(Value::String("2026-11-26T10:00:00.123456Z".into())),
             ..MetaSchema::new_with_format("string", "date-time")
         }))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(std::iter::once(self))
     }
 }
 
