@@ -41,7 +41,14 @@ fn bearer(c: &mut Criterion) {
         let db = Database::connect(&config.database).await.unwrap();
         db.migrate().await.unwrap();
         // No metrics registry: the success path records none anyway.
-        let auth = AuthService::new(&config, Store::new(db.conn().clone()), None).unwrap();
+        let auth = AuthService::new(
+            &config,
+            Store::new(db.conn().clone()),
+            None,
+            "http://localhost".parse().unwrap(),
+            Default::default(),
+        )
+        .unwrap();
         auth.register(
             &Email::parse(EMAIL).unwrap(),
             &Password::parse(PASSWORD).unwrap(),

@@ -37,6 +37,16 @@ pub mod defaults {
     pub const RUST_LOG: &str = "info";
     /// `service.name` of exported traces.
     pub const OTEL_SERVICE_NAME: &str = "roster";
+    /// `ROSTER_MAIL_DIR`.
+    pub const MAIL_DIR: &str = "./mail";
+    /// `ROSTER_MAIL_FROM`.
+    pub const MAIL_FROM: &str = "Roster <roster@localhost>";
+    /// `ROSTER_VERIFY_TOKEN_TTL`: 24 hours.
+    pub const VERIFY_TOKEN_TTL: &str = "86400";
+    /// `ROSTER_RESET_TOKEN_TTL`: 1 hour.
+    pub const RESET_TOKEN_TTL: &str = "3600";
+    /// `ROSTER_INVITE_TOKEN_TTL`: 7 days.
+    pub const INVITE_TOKEN_TTL: &str = "604800";
 }
 
 /// The version and the database backends compiled in.
@@ -182,6 +192,46 @@ pub struct Settings {
     /// `service.name` of exported traces.
     #[arg(long, env = "OTEL_SERVICE_NAME", default_value = defaults::OTEL_SERVICE_NAME, global = true)]
     pub otel_service_name: String,
+    /// SMTP server: `smtp://user:pass@host:587` (STARTTLS required),
+    /// `smtps://host:465` (implicit TLS), `smtp://host:25?tls=none` (plain,
+    /// for a local relay). Unset: mail is written to `ROSTER_MAIL_DIR`.
+    #[arg(long, env = "ROSTER_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
+    /// Where mail goes as `.eml` files when no SMTP server is set.
+    #[arg(long, env = "ROSTER_MAIL_DIR", default_value = defaults::MAIL_DIR, global = true)]
+    pub mail_dir: String,
+    /// The From address of every mail.
+    #[arg(long, env = "ROSTER_MAIL_FROM", default_value = defaults::MAIL_FROM, global = true)]
+    pub mail_from: String,
+    /// The base of every link in a mail (`http://localhost:PORT` by default
+    /// on a loopback address; required otherwise).
+    #[arg(long, env = "ROSTER_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Lifetime of email verification and email change links, seconds.
+    #[arg(long, env = "ROSTER_VERIFY_TOKEN_TTL", default_value = defaults::VERIFY_TOKEN_TTL, global = true)]
+    pub verify_token_ttl: String,
+    /// Lifetime of password reset links, seconds.
+    #[arg(long, env = "ROSTER_RESET_TOKEN_TTL", default_value = defaults::RESET_TOKEN_TTL, global = true)]
+    pub reset_token_ttl: String,
+    /// Lifetime of invitation links, seconds.
+    #[arg(long, env = "ROSTER_INVITE_TOKEN_TTL", default_value = defaults::INVITE_TOKEN_TTL, global = true)]
+    pub invite_token_ttl: String,
+    /// Refuse logins of accounts whose email is not verified.
+    #[arg(
+        long,
+        env = "ROSTER_REQUIRE_VERIFIED_EMAIL",
+        default_value = "false",
+        global = true
+    )]
+    pub require_verified_email: String,
+    /// A user's own email change waits for a link mailed to the new address.
+    #[arg(
+        long,
+        env = "ROSTER_CONFIRM_EMAIL_CHANGE",
+        default_value = "true",
+        global = true
+    )]
+    pub confirm_email_change: String,
 }
 
 impl Default for Settings {
@@ -213,6 +263,15 @@ impl Default for Settings {
             log_filter: defaults::RUST_LOG.into(),
             otlp_endpoint: None,
             otel_service_name: defaults::OTEL_SERVICE_NAME.into(),
+            smtp_url: None,
+            mail_dir: defaults::MAIL_DIR.into(),
+            mail_from: defaults::MAIL_FROM.into(),
+            public_url: None,
+            verify_token_ttl: defaults::VERIFY_TOKEN_TTL.into(),
+            reset_token_ttl: defaults::RESET_TOKEN_TTL.into(),
+            invite_token_ttl: defaults::INVITE_TOKEN_TTL.into(),
+            require_verified_email: "false".into(),
+            confirm_email_change: "true".into(),
         }
     }
 }

@@ -60,6 +60,103 @@ pub struct Config {
     pub log: LogConfig,
     /// Trace export.
     pub otel: OtelConfig,
+    /// Where mail goes and where its links point.
+    pub mail: MailConfig,
+    /// One-time tokens and the account lifecycle's switches.
+    pub lifecycle: LifecycleConfig,
+}
+
+/// Mail delivery.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// An SMTP server, or a folder of `.eml` files.
+    pub transport: MailTransport,
+    /// The From address.
+    pub from: lettre::message::Mailbox,
+    /// The base of every link in a mail; `None` until the listener is
+    /// bound on a loopback address (then `http://localhost:PORT`).
+    pub public_url: Option<url::Url>,
+    /// The delays between delivery attempts of a mail that failed for now;
+    /// after the last one it is recorded as failed (not settable from the
+    /// environment; tests shorten it).
+    pub retry_delays: Vec<Duration>,
+    /// How often the sender looks for due mail when nothing woke it.
+    pub poll_interval: Duration,
+}
+
+/// Where mail is delivered.
+#[derive(Debug, Clone)]
+pub enum MailTransport {
+    /// An SMTP server.
+    Smtp(SmtpServer),
+    /// `.eml` files in a folder (no `ROSTER_SMTP_URL`).
+    Files(PathBuf),
+}
+
+/// An SMTP server from `ROSTER_SMTP_URL`.
+#[derive(Clone)]
+pub struct SmtpServer {
+    /// How the connection is secured.
+    pub security: SmtpSecurity,
+    /// Host name (checked against the certificate).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// User name and password, from the URL.
+    pub credentials: Option<(String, SecretString)>,
+}
+
+impl fmt::Debug for SmtpServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl SmtpServer {
+    /// The server as `check-config` prints it, the password redacted.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let (scheme, query) = match self.security {
+            SmtpSecurity::StartTls => ("smtp", ""),
+            SmtpSecurity::ImplicitTls => ("smtps", ""),
+            SmtpSecurity::None => ("smtp", "?tls=none"),
+        };
+        let user = self
+            .credentials
+            .as_ref()
+            .map(|(user, _)| format!("{user}:[redacted]@"))
+            .unwrap_or_default();
+        format!("{scheme}://{user}{}:{}{query}", self.host, self.port)
+    }
+}
+
+/// How an SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// `smtp://`: STARTTLS, required.
+    StartTls,
+    /// `smtps://`: TLS from the first byte.
+    ImplicitTls,
+    /// `smtp://…?tls=none`: plain text, for a relay on the same host.
+    None,
+}
+
+/// One-time tokens and the lifecycle's switches.
+#[derive(Debug, Clone, Copy)]
+pub struct LifecycleConfig {
+    /// Lifetime of verification and email change links.
+    pub verify_ttl: Duration,
+    /// Lifetime of password reset links.
+    pub reset_ttl: Duration,
+    /// Lifetime of invitation links.
+    pub invite_ttl: Duration,
+    /// Refuse the right password of an unverified account.
+    pub require_verified_email: bool,
+    /// A user's own email change waits for the new address's confirmation.
+    pub confirm_email_change: bool,
+    /// At most one reset mail, and one verification mail, per account per
+    /// this long.
+    pub mail_interval: Duration,
 }
 
 /// Deadlines for a client's request to arrive: slow-loris clients that
@@ -308,6 +405,52 @@ impl Config {
         tracing_subscriber::EnvFilter::try_new(&s.log_filter)
             .map_err(|e| ConfigError::new("RUST_LOG", e.to_string()))?;
 
+        let mail = MailConfig {
+            transport: match s.smtp_url.as_deref().filter(|u| !u.is_empty()) {
+                Some(url) => MailTransport::Smtp(parse_smtp_url(url)?),
+                None => {
+                    MailTransport::Files(PathBuf::from(non_empty("ROSTER_MAIL_DIR", &s.mail_dir)?))
+                }
+            },
+            from: s.mail_from.trim().parse().map_err(|_| {
+                ConfigError::new(
+                    "ROSTER_MAIL_FROM",
+                    format!(
+                        "`{}` is not an address such as `Roster <roster@example.com>`",
+                        s.mail_from
+                    ),
+                )
+            })?,
+            public_url: match s.public_url.as_deref().filter(|u| !u.is_empty()) {
+                Some(url) => Some(parse_public_url(url)?),
+                None if bind.ip().is_loopback() => None,
+                None => {
+                    return Err(ConfigError::new(
+                        "ROSTER_PUBLIC_URL",
+                        format!(
+                            "must be set when ROSTER_BIND ({bind}) is not a loopback address: it is the base of every link in a mail"
+                        ),
+                    ));
+                }
+            },
+            retry_delays: default_retry_delays(),
+            poll_interval: Duration::from_secs(5),
+        };
+        let lifecycle = LifecycleConfig {
+            verify_ttl: parse_seconds("ROSTER_VERIFY_TOKEN_TTL", &s.verify_token_ttl)?,
+            reset_ttl: parse_seconds("ROSTER_RESET_TOKEN_TTL", &s.reset_token_ttl)?,
+            invite_ttl: parse_seconds("ROSTER_INVITE_TOKEN_TTL", &s.invite_token_ttl)?,
+            require_verified_email: parse_bool(
+                "ROSTER_REQUIRE_VERIFIED_EMAIL",
+                &s.require_verified_email,
+            )?,
+            confirm_email_change: parse_bool(
+                "ROSTER_CONFIRM_EMAIL_CHANGE",
+                &s.confirm_email_change,
+            )?,
+            mail_interval: Duration::from_secs(60),
+        };
+
         Ok(Self {
             database,
             bind,
@@ -328,6 +471,8 @@ impl Config {
                 endpoint: s.otlp_endpoint.clone().filter(|e| !e.is_empty()),
                 service_name: non_empty("OTEL_SERVICE_NAME", &s.otel_service_name)?,
             },
+            mail,
+            lifecycle,
         })
     }
 
@@ -414,6 +559,43 @@ impl Config {
                     .unwrap_or_else(|| "(unset)".to_owned()),
             ),
             ("OTEL_SERVICE_NAME", self.otel.service_name.clone()),
+            (
+                "ROSTER_SMTP_URL / ROSTER_MAIL_DIR",
+                match &self.mail.transport {
+                    MailTransport::Smtp(server) => server.describe(),
+                    MailTransport::Files(dir) => {
+                        format!("(unset) mail written to {}", dir.display())
+                    }
+                },
+            ),
+            ("ROSTER_MAIL_FROM", self.mail.from.to_string()),
+            (
+                "ROSTER_PUBLIC_URL",
+                self.mail.public_url.as_ref().map_or_else(
+                    || format!("http://localhost:{}", self.bind.port()),
+                    ToString::to_string,
+                ),
+            ),
+            (
+                "ROSTER_VERIFY_TOKEN_TTL",
+                self.lifecycle.verify_ttl.as_secs().to_string(),
+            ),
+            (
+                "ROSTER_RESET_TOKEN_TTL",
+                self.lifecycle.reset_ttl.as_secs().to_string(),
+            ),
+            (
+                "ROSTER_INVITE_TOKEN_TTL",
+                self.lifecycle.invite_ttl.as_secs().to_string(),
+            ),
+            (
+                "ROSTER_REQUIRE_VERIFIED_EMAIL",
+                self.lifecycle.require_verified_email.to_string(),
+            ),
+            (
+                "ROSTER_CONFIRM_EMAIL_CHANGE",
+                self.lifecycle.confirm_email_change.to_string(),
+            ),
         ]
     }
 }
@@ -516,6 +698,102 @@ fn non_empty(setting: &'static str, raw: &str) -> Result<String, ConfigError> {
     } else {
         Ok(trimmed.to_owned())
     }
+}
+
+/// Retries after 30 s, 2 min, 10 min, 30 min, 1 h and 2 h: six more tries
+/// over 3 h 42 min, the first within a minute.
+fn default_retry_delays() -> Vec<Duration> {
+    [30, 120, 600, 1800, 3600, 7200]
+        .into_iter()
+        .map(Duration::from_secs)
+        .collect()
+}
+
+fn parse_smtp_url(raw: &str) -> Result<SmtpServer, ConfigError> {
+    const SETTING: &str = "ROSTER_SMTP_URL";
+    let bad = |why: &str| {
+        // The URL may hold a password: name the problem, never echo the value.
+        ConfigError::new(
+            SETTING,
+            format!(
+                "{why} (expected smtp://user:pass@host:587, smtps://host:465 or smtp://host:25?tls=none)"
+            ),
+        )
+    };
+    let url = url::Url::parse(raw).map_err(|_| bad("not a URL"))?;
+    let mut security = match url.scheme() {
+        "smtp" => SmtpSecurity::StartTls,
+        "smtps" => SmtpSecurity::ImplicitTls,
+        _ => return Err(bad("the scheme is neither smtp nor smtps")),
+    };
+    for (key, value) in url.query_pairs() {
+        match (key.as_ref(), value.as_ref(), security) {
+            ("tls", "none", SmtpSecurity::StartTls) => security = SmtpSecurity::None,
+            ("tls", "required", SmtpSecurity::StartTls) => {}
+            _ => return Err(bad("the only query it takes is tls=none (on smtp://)")),
+        }
+    }
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| bad("no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = url.port().unwrap_or(match security {
+        SmtpSecurity::StartTls => 587,
+        SmtpSecurity::ImplicitTls => 465,
+        SmtpSecurity::None => 25,
+    });
+    let decode = |part: &str| {
+        percent_decode(part)
+            .ok_or_else(|| bad("the user or password is not valid percent-encoded UTF-8"))
+    };
+    let credentials = if url.username().is_empty() {
+        None
+    } else {
+        Some((
+            decode(url.username())?,
+            SecretString::from(decode(url.password().unwrap_or_default())?),
+        ))
+    };
+    Ok(SmtpServer {
+        security,
+        host,
+        port,
+        credentials,
+    })
+}
+
+/// `%XX` sequences decoded, as URLs carry user names and passwords.
+fn percent_decode(part: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(part)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
+}
+
+fn parse_public_url(raw: &str) -> Result<url::Url, ConfigError> {
+    const SETTING: &str = "ROSTER_PUBLIC_URL";
+    let bad = || {
+        ConfigError::new(
+            SETTING,
+            format!("`{raw}` is not an absolute http(s) URL such as https://id.example.com"),
+        )
+    };
+    let mut url = url::Url::parse(raw.trim()).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+    {
+        return Err(bad());
+    }
+    // Links append `/account/…` to the path: keep it without a trailing slash.
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&path);
+    Ok(url)
 }
 
 /// Hides the password of `scheme://user:password@host/…`.

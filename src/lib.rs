@@ -6,5 +6,6 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod infra;
+pub mod mail;
 pub mod startup;
 pub mod store;

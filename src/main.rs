@@ -182,7 +182,11 @@ async fn create_admin(config: &Config, email: &str, password_stdin: bool) -> Res
     let db = Database::connect(&config.database).await?;
     db.migrate().await?;
     let store = Store::new(db.conn().clone()).with_write_timeout(config.database.acquire_timeout);
-    let auth = AuthService::new(config, store, None)?;
+    // An operator's admin is mailed nothing: the links' base does not matter.
+    let public_url = config.mail.public_url.clone().unwrap_or_else(|| {
+        url::Url::parse("http://localhost").unwrap_or_else(|_| unreachable!("a valid URL"))
+    });
+    let auth = AuthService::new(config, store, None, public_url, Default::default())?;
     let created = auth.create_admin(&email, &password).await;
     db.close().await;
     let user = created.map_err(|e| match e {

@@ -17,6 +17,7 @@ use crate::{
     infra::db::{Database, StatementObserver},
     infra::listener::HeadDeadlineAcceptor,
     infra::metrics::Metrics,
+    mail::sender::Sender,
     store::Store,
 };
 
@@ -36,6 +37,7 @@ pub struct Application {
     port: u16,
     state: AppState,
     stop: Arc<Notify>,
+    sender: Sender,
 }
 
 /// Stops a running [`Application`] as SIGTERM would (for tests and embedding).
@@ -65,10 +67,37 @@ impl Application {
             None
         };
         db.instrument(metrics.clone().map(|m| m as Arc<dyn StatementObserver>));
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let port = listener.local_addr()?.port();
+        // Links are never built from a request's Host: on a loopback
+        // address without ROSTER_PUBLIC_URL they point at this listener.
+        let public_url = match &config.mail.public_url {
+            Some(url) => url.clone(),
+            None => format!("http://localhost:{port}").parse()?,
+        };
+        let store =
+            Store::new(db.conn().clone()).with_write_timeout(config.database.acquire_timeout);
+        let mail_wake = Arc::new(Notify::new());
+        let sender = Sender::new(
+            &config.mail,
+            store.clone(),
+            Arc::clone(&mail_wake),
+            metrics.clone(),
+        )?;
+        if let crate::config::MailTransport::Files(dir) = &config.mail.transport {
+            tracing::warn!(
+                dir = %dir.display(),
+                "ROSTER_SMTP_URL is not set: mail is written to files instead of sent"
+            );
+        }
         let auth = Arc::new(AuthService::new(
             &config,
-            Store::new(db.conn().clone()).with_write_timeout(config.database.acquire_timeout),
+            store,
             metrics.clone(),
+            public_url,
+            mail_wake,
         )?);
         if let Some(admin) = &config.bootstrap_admin {
             bootstrap_admin(&auth, admin).await?;
@@ -78,10 +107,6 @@ impl Application {
                 "ROSTER_JWT_SECRET is not set: using a random key, so tokens will not survive a restart"
             );
         }
-        let listener = TcpListener::bind(config.bind)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.bind))?;
-        let port = listener.local_addr()?.port();
         Ok(Self {
             listener,
             port,
@@ -93,6 +118,7 @@ impl Application {
                 metrics,
             },
             stop: Arc::new(Notify::new()),
+            sender,
         })
     }
 
@@ -127,7 +153,10 @@ impl Application {
             port,
             state,
             stop,
+            sender,
         } = self;
+        let sender_stop = Arc::new(Notify::new());
+        let sending = tokio::spawn(sender.run(Arc::clone(&sender_stop)));
         tracing::info!(port, backend = ?state.db.backend(), "roster is serving");
         let endpoint = api::app(&state);
         let os_signal = shutdown_signal();
@@ -147,6 +176,11 @@ impl Application {
             .run_with_graceful_shutdown(endpoint, signal, Some(GRACE_PERIOD))
             .await
             .context("server failed")?;
+        // The mail in flight is finished; queued mail waits in the outbox.
+        sender_stop.notify_one();
+        if tokio::time::timeout(GRACE_PERIOD, sending).await.is_err() {
+            tracing::warn!("the mail sender did not finish in time");
+        }
         state.db.close().await;
         tracing::info!("stopped");
         Ok(())

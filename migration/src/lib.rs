@@ -13,6 +13,7 @@ mod m20261126_000003_user_counts;
 mod m20261126_000004_user_changes;
 mod m20261126_000005_user_order_changes;
 mod m20261206_000001_account_status;
+mod m20261207_000001_tokens_and_outbox;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_user_changes::Migration),
             Box::new(m20261126_000005_user_order_changes::Migration),
             Box::new(m20261206_000001_account_status::Migration),
+            Box::new(m20261207_000001_tokens_and_outbox::Migration),
         ]
     }
 }

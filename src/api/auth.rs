@@ -99,6 +99,47 @@ pub struct ChangePasswordRequest {
     pub new_password: PasswordText,
 }
 
+/// An address to mail a link to.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "snake_case", deny_unknown_fields, example)]
+#[serde(deny_unknown_fields)]
+pub struct EmailRequest {
+    /// The account's email address (any case).
+    pub email: EmailText,
+}
+
+/// A mailed link's token.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "snake_case", deny_unknown_fields, example)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// The `token` of the link's query.
+    pub token: LinkToken,
+}
+
+/// A reset or invitation link's token and the password to set.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "snake_case", deny_unknown_fields, example)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The `token` of the link's query.
+    pub token: LinkToken,
+    /// The new password: 8 to 128 characters, not a common one.
+    pub new_password: PasswordText,
+}
+
+/// The token of a mailed link: at most 128 characters.
+pub type LinkToken = Text<1, { limits::LINK_TOKEN_MAX_CHARS }>;
+
+/// `202`: accepted, whether or not the address has an account.
+#[derive(Debug, ApiResponse)]
+pub enum Accepted {
+    /// Accepted. When the address has an account that may receive it, a
+    /// link is mailed; the answer is the same either way.
+    #[oai(status = 202)]
+    Accepted,
+}
+
 /// An access token and the refresh token that renews it.
 #[derive(Debug, Object, Serialize)]
 #[oai(rename_all = "snake_case", example)]
@@ -368,6 +409,132 @@ impl AuthApi {
         Ok(NoContent::Done)
     }
 
+    /// Ask for a password reset link
+    ///
+    /// Always `202`, with the same body in about the same time whether or
+    /// not the email has an account: the lookup and the mail happen after
+    /// the answer. An `active` or `invited` account is mailed a link to
+    /// `/account/reset-password`, at most once a minute (extra requests get
+    /// `202` and send nothing). Each request counts against the client
+    /// address's login budget: `429` past it.
+    #[oai(
+        path = "/auth/password/forgot",
+        method = "post",
+        operation_id = "forgotPassword"
+    )]
+    async fn forgot_password(
+        &self,
+        req: &Request,
+        body: JsonBody<EmailRequest>,
+    ) -> Result<
+        Accepted,
+        Problems<{ declare::JSON_BODY | declare::RATE_LIMITED | declare::INTERNAL }>,
+    > {
+        self.auth
+            .forgot_password(body.0.email.as_str(), client_info(req).ip)?;
+        Ok(Accepted::Accepted)
+    }
+
+    /// Set a new password with a mailed link
+    ///
+    /// The token of a reset or invitation link sets the password (the
+    /// password rules apply), ends every session of the account, marks its
+    /// email verified and activates an invited account; the account is
+    /// mailed that its password changed. A disabled account stays disabled.
+    /// A token that is unknown, used, expired, voided or of another purpose
+    /// is one `422` on `token`. Counts against the client address's login
+    /// budget.
+    #[oai(
+        path = "/auth/password/reset",
+        method = "post",
+        operation_id = "resetPassword"
+    )]
+    async fn reset_password(
+        &self,
+        req: &Request,
+        body: JsonBody<ResetPasswordRequest>,
+    ) -> Result<NoContent, Problems<{ declare::JSON_BODY | declare::RATE_LIMITED | declare::SERVER }>>
+    {
+        let body = body.0;
+        let password = Password::parse(body.new_password.as_str())
+            .map_err(|m| ApiError::invalid("new_password", m))?;
+        self.auth
+            .reset_password(body.token.as_str(), &password, client_info(req).ip)
+            .await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Verify an email address with a mailed link
+    ///
+    /// The token of a verification link marks the account's email verified.
+    /// Bad tokens are one `422` on `token`. Counts against the client
+    /// address's login budget.
+    #[oai(
+        path = "/auth/email/verify",
+        method = "post",
+        operation_id = "verifyEmail"
+    )]
+    async fn verify_email(
+        &self,
+        req: &Request,
+        body: JsonBody<TokenRequest>,
+    ) -> Result<NoContent, Problems<{ declare::JSON_BODY | declare::RATE_LIMITED | declare::SERVER }>>
+    {
+        self.auth
+            .verify_email(body.0.token.as_str(), client_info(req).ip)
+            .await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Mail a new verification link
+    ///
+    /// Always `202`, like `forgot`: an `active` account whose email is not
+    /// verified is mailed a new link (at most once a minute), which voids
+    /// the older ones.
+    #[oai(
+        path = "/auth/email/verify/resend",
+        method = "post",
+        operation_id = "resendVerification"
+    )]
+    async fn resend_verification(
+        &self,
+        req: &Request,
+        body: JsonBody<EmailRequest>,
+    ) -> Result<
+        Accepted,
+        Problems<{ declare::JSON_BODY | declare::RATE_LIMITED | declare::INTERNAL }>,
+    > {
+        self.auth
+            .resend_verification(body.0.email.as_str(), client_info(req).ip)?;
+        Ok(Accepted::Accepted)
+    }
+
+    /// Confirm an email change with a mailed link
+    ///
+    /// The token mailed to the new address applies the change; the address
+    /// counts as verified, and the old one is told. `409` when the address
+    /// was taken meanwhile; bad tokens are one `422` on `token`.
+    #[oai(
+        path = "/auth/email/confirm",
+        method = "post",
+        operation_id = "confirmEmailChange"
+    )]
+    async fn confirm_email_change(
+        &self,
+        req: &Request,
+        body: JsonBody<TokenRequest>,
+    ) -> Result<
+        NoContent,
+        Problems<
+            { declare::JSON_BODY | declare::CONFLICT | declare::RATE_LIMITED | declare::SERVER },
+        >,
+    > {
+        self.auth
+            .confirm_email(body.0.token.as_str(), client_info(req).ip)
+            .await?;
+        Ok(NoContent::Done)
+    }
+
     /// Public signing keys
     ///
     /// The JWK set that verifies access tokens, when they are signed with an
@@ -439,6 +606,31 @@ impl poem_openapi::types::Example for ChangePasswordRequest {
     fn example() -> Self {
         Self {
             current_password: "correct horse battery".into(),
+            new_password: Text("a brand new passphrase".into()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for EmailRequest {
+    fn example() -> Self {
+        Self {
+            email: Text("ann@example.com".into()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for TokenRequest {
+    fn example() -> Self {
+        Self {
+            token: Text("Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5".into()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for ResetPasswordRequest {
+    fn example() -> Self {
+        Self {
+            token: Text("Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5".into()),
             new_password: Text("a brand new passphrase".into()),
         }
     }

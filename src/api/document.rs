@@ -51,10 +51,10 @@ pub fn patch(generated: &str) -> String {
 }
 
 fn set(doc: &mut Value, pointer: &str, value: Value) {
-    if let Some((parent, key)) = pointer.rsplit_once('/') {
-        if let Some(object) = doc.pointer_mut(parent).and_then(Value::as_object_mut) {
-            object.insert(key.replace("~1", "/").replace("~0", "~"), value);
-        }
+    if let Some((parent, key)) = pointer.rsplit_once('/')
+        && let Some(object) = doc.pointer_mut(parent).and_then(Value::as_object_mut)
+    {
+        object.insert(key.replace("~1", "/").replace("~0", "~"), value);
     }
 }
 

@@ -107,6 +107,10 @@ pub enum ApiError {
     /// The right password of a disabled account.
     #[error("account disabled")]
     AccountDisabled,
+    /// The right password of an unverified account, when verification is
+    /// required.
+    #[error("email unverified")]
+    EmailUnverified,
     /// No such resource or route.
     #[error("not found")]
     NotFound,
@@ -166,6 +170,11 @@ impl ApiError {
                 "account-disabled",
                 "Account disabled",
             ),
+            Self::EmailUnverified => (
+                StatusCode::FORBIDDEN,
+                "email-unverified",
+                "Email unverified",
+            ),
             Self::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -219,6 +228,9 @@ impl ApiError {
             }
             Self::NotFound => "No such resource".to_owned(),
             Self::AccountDisabled => "This account is disabled; an admin can enable it".to_owned(),
+            Self::EmailUnverified => {
+                "Confirm the account's email address first: the link was mailed to it".to_owned()
+            }
             Self::MethodNotAllowed => "This route does not support the method".to_owned(),
             Self::PreconditionFailed => {
                 "If-Match does not match the current ETag of the resource".to_owned()
@@ -318,6 +330,7 @@ impl From<crate::store::StoreError> for ApiError {
             StoreError::EmailTaken => Self::Conflict("An account with this email already exists"),
             StoreError::LastAdmin => Self::Conflict("The change would leave no admin"),
             StoreError::NotFound => Self::NotFound,
+            StoreError::Compose(why) => Self::Internal(anyhow::anyhow!(why)),
             StoreError::PreconditionFailed => Self::PreconditionFailed,
             StoreError::Unavailable(db) => Self::Unavailable(db.into()),
             StoreError::Internal(db) => Self::Internal(db.into()),
@@ -345,6 +358,8 @@ impl From<crate::auth::AuthError> for ApiError {
                 Self::Forbidden("Only an admin can change role, status or email_verified")
             }
             AuthError::AccountDisabled => Self::AccountDisabled,
+            AuthError::EmailUnverified => Self::EmailUnverified,
+            AuthError::OneTimeTokenInvalid => Self::invalid("token", "is invalid or expired"),
             AuthError::PasswordRequired => {
                 Self::invalid("current_password", "is required to change the email")
             }
@@ -439,7 +454,7 @@ const DECLARED: &[(u32, u16, &str)] = &[
     (
         declare::FORBIDDEN,
         403,
-        "Not allowed (`forbidden`), or the right password of a disabled account (`account-disabled`).",
+        "Not allowed (`forbidden`), or the right password of a disabled account (`account-disabled`) or, when verification is required, of an unverified one (`email-unverified`).",
     ),
     (declare::NOT_FOUND, 404, "No such resource."),
     (

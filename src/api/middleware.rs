@@ -62,9 +62,9 @@ pub struct RouteInfo {
 
 impl RequestContext {
     /// The routes of an OpenAPI document's `paths`, by poem's pattern, and
-    /// `extra` plain `GET` routes served beside the document.
+    /// `extra` plain routes served beside the document, with their methods.
     #[must_use]
-    pub fn route_names(spec_json: &str, extra: &[&str]) -> HashMap<String, RouteInfo> {
+    pub fn route_names(spec_json: &str, extra: &[(&str, &[&str])]) -> HashMap<String, RouteInfo> {
         let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
         let empty = serde_json::Map::new();
         let paths = spec
@@ -72,13 +72,15 @@ impl RequestContext {
             .and_then(serde_json::Value::as_object)
             .unwrap_or(&empty);
         let documented = paths.iter().map(|(template, item)| {
-            let methods = item
+            let methods: Vec<String> = item
                 .as_object()
                 .map(|item| item.keys().map(|m| m.to_ascii_uppercase()).collect())
                 .unwrap_or_default();
             (template.as_str(), methods)
         });
-        let plain = extra.iter().map(|&path| (path, vec!["GET".to_owned()]));
+        let plain = extra
+            .iter()
+            .map(|&(path, methods)| (path, methods.iter().map(|m| (*m).to_owned()).collect()));
         documented
             .chain(plain)
             .map(|(template, mut methods)| {
@@ -233,12 +235,12 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
                 (None, _) => Arc::clone(&UNMATCHED),
             };
             let status = response.status().as_u16();
-            if status == 405 {
-                if let Some(info) = known {
-                    response
-                        .headers_mut()
-                        .insert(header::ALLOW, info.allow.clone());
-                }
+            if status == 405
+                && let Some(info) = known
+            {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, info.allow.clone());
             }
             let current = tracing::Span::current();
             if traced {

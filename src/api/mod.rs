@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod json;
 pub mod middleware;
+pub mod pages;
 pub mod params;
 pub mod security;
 pub mod types;
@@ -91,12 +92,16 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
 pub fn app(state: &AppState) -> impl Endpoint + use<> {
     let api = openapi(state);
     let generated = api.spec();
-    let mut plain = Vec::new();
+    const GET: &[&str] = &["GET"];
+    let mut plain: Vec<(&str, &[&str])> = pages::PATHS
+        .iter()
+        .map(|p| (*p, &["GET", "POST"][..]))
+        .collect();
     if state.config.docs {
-        plain.extend(["/openapi.json", "/docs"]);
+        plain.extend([("/openapi.json", GET), ("/docs", GET)]);
     }
     if state.metrics.is_some() {
-        plain.push("/metrics");
+        plain.push(("/metrics", GET));
     }
     let routes = Arc::new(middleware::RequestContext::route_names(&generated, &plain));
     let mut route = Route::new();
@@ -127,6 +132,20 @@ pub fn app(state: &AppState) -> impl Endpoint + use<> {
                 metrics: Arc::clone(metrics),
                 auth: Arc::clone(&state.auth),
             }),
+        );
+    }
+    for page in [
+        pages::Page::ResetPassword,
+        pages::Page::VerifyEmail,
+        pages::Page::ConfirmEmail,
+        pages::Page::AcceptInvite,
+    ] {
+        route = route.at(
+            page.path(),
+            pages::PageEndpoint {
+                page,
+                auth: Arc::clone(&state.auth),
+            },
         );
     }
     route

@@ -26,7 +26,7 @@ use super::{
     types::{Nullable, RoleName, StatusName, UserResponse},
 };
 use crate::{
-    auth::{AuthService, Caller},
+    auth::{AuthService, Caller, service::Updated},
     domain::{
         AccountStatus, Role, User,
         account::{NewAccount, RecordEdit},
@@ -115,7 +115,9 @@ pub struct CreateUserRequest {
     /// Email address; stored lower-cased.
     pub email: EmailText,
     /// 8 to 128 characters; not one of the 10,000 most common passwords.
-    pub password: PasswordText,
+    /// Omitted, the account is `invited`: it is mailed a link to set its
+    /// password, and cannot log in before.
+    pub password: Option<PasswordText>,
     /// Optional display name.
     pub name: Option<NameText>,
     pub role: Option<RoleName>,
@@ -197,6 +199,16 @@ pub enum UpdatedUser {
     /// The user as it now is.
     #[oai(status = 200)]
     Ok(
+        Json<UserResponse>,
+        /// The new ETag.
+        #[oai(header = "ETag")]
+        String,
+    ),
+    /// A user's own email change waits for the new address: it was mailed
+    /// a link that applies it. The user as it now is: every other field
+    /// applied, the email unchanged.
+    #[oai(status = 202)]
+    EmailPending(
         Json<UserResponse>,
         /// The new ETag.
         #[oai(header = "ETag")]
@@ -458,23 +470,36 @@ impl UsersApi {
     > {
         let admin = auth.admin()?;
         let body = body.0;
-        let NewAccount {
-            email,
-            password,
-            name,
-        } = NewAccount::parse(
-            body.email.as_str(),
-            body.password.as_str(),
-            body.name.as_ref().map(Text::as_str),
-        )
-        .map_err(ApiError::from)?;
+        let (email, password, name) = match &body.password {
+            Some(password) => {
+                let NewAccount {
+                    email,
+                    password,
+                    name,
+                } = NewAccount::parse(
+                    body.email.as_str(),
+                    password.as_str(),
+                    body.name.as_ref().map(Text::as_str),
+                )
+                .map_err(ApiError::from)?;
+                (email, Some(password), name)
+            }
+            None => {
+                let RecordEdit { email, name } = RecordEdit::parse(
+                    Some(body.email.as_str()),
+                    Some(body.name.as_ref().map(Text::as_str)),
+                )?;
+                let email = email.ok_or_else(|| ApiError::invalid("email", "is required"))?;
+                (email, None, name.flatten())
+            }
+        };
         let role = body.role.map_or(Role::User, Into::into);
         let user = self
             .auth
             .create_user(
                 &admin,
                 &email,
-                &password,
+                password.as_ref(),
                 name.as_ref(),
                 role,
                 body.email_verified.unwrap_or(false),
@@ -599,6 +624,33 @@ impl UsersApi {
         self.auth.end_user_sessions(&admin, id.0).await?;
         Ok(NoContent::Done)
     }
+
+    /// Mail a user a password reset link (admin)
+    ///
+    /// The user is mailed a link to `/account/reset-password`; the admin
+    /// never learns or sets the password this way. `403` for non-admins.
+    #[oai(
+        path = "/users/:id/password-reset",
+        method = "post",
+        operation_id = "startPasswordReset"
+    )]
+    async fn start_password_reset(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> Result<ResetStarted, Problems<{ ONE_USER | declare::FORBIDDEN }>> {
+        let admin = auth.admin()?;
+        self.auth.start_password_reset(&admin, id.0).await?;
+        Ok(ResetStarted::Accepted)
+    }
+}
+
+/// `POST /users/{id}/password-reset` answers.
+#[derive(Debug, ApiResponse)]
+pub enum ResetStarted {
+    /// The reset link was queued for the user's address.
+    #[oai(status = 202)]
+    Accepted,
 }
 
 /// A requested change, before validation.
@@ -665,8 +717,9 @@ impl UsersApi {
             role: edit.role.map(Into::into),
             status: edit.status.map(Into::into),
             email_verified: edit.email_verified,
+            mails: Vec::new(),
         };
-        let user = self
+        let updated = self
             .auth
             .update_user(
                 caller,
@@ -676,8 +729,16 @@ impl UsersApi {
                 expected,
             )
             .await?;
-        let tag = etag(&user);
-        Ok(UpdatedUser::Ok(Json(user.into()), tag))
+        Ok(match updated {
+            Updated::Applied(user) => {
+                let tag = etag(&user);
+                UpdatedUser::Ok(Json(user.into()), tag)
+            }
+            Updated::EmailPending(user) => {
+                let tag = etag(&user);
+                UpdatedUser::EmailPending(Json(user.into()), tag)
+            }
+        })
     }
 }
 
@@ -786,7 +847,7 @@ impl poem_openapi::types::Example for CreateUserRequest {
     fn example() -> Self {
         Self {
             email: Text("bob@example.com".into()),
-            password: Text("a long passphrase".into()),
+            password: Some(Text("a long passphrase".into())),
             name: Some(Text("Bob".into())),
             role: Some(RoleName::Admin),
             email_verified: Some(true),

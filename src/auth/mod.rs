@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod jwt;
+pub mod lifecycle;
 pub mod password;
 pub mod service;
 pub mod throttle;

@@ -17,13 +17,14 @@ use super::{
     throttle::AddressLimiter,
 };
 use crate::{
-    config::{Config, LoginLimits},
+    config::{Config, LifecycleConfig, LoginLimits},
     domain::{
-        AccountStatus, Email, Password, Role, User, UserName,
+        AccountStatus, Email, Password, Role, TokenPurpose, User, UserName,
         listing::{UserFilter, UserPage, UserQuery},
     },
     infra::metrics::{AuthEvent, Metrics},
-    store::{RefreshOutcome, SessionInfo, Store, StoreError, UserChange},
+    mail::{Composer, Template},
+    store::{NewUser, RefreshOutcome, SessionInfo, Store, StoreError, UserChange},
 };
 
 /// Outcomes of the account flows that callers turn into responses.
@@ -50,6 +51,14 @@ pub enum AuthError {
     /// The right password of a disabled account.
     #[error("the account is disabled")]
     AccountDisabled,
+    /// The right password of an unverified account, when verification is
+    /// required.
+    #[error("the email is not verified")]
+    EmailUnverified,
+    /// A mailed link's token that is unknown, used, expired, voided or of
+    /// another purpose: one answer for all.
+    #[error("the link's token is invalid or expired")]
+    OneTimeTokenInvalid,
     /// A sensitive change was asked for without the current password.
     #[error("current password is required")]
     PasswordRequired,
@@ -80,6 +89,16 @@ impl From<StoreError> for AuthError {
     }
 }
 
+/// A change to a user's record, as made.
+#[derive(Debug)]
+pub enum Updated {
+    /// Every field applied.
+    Applied(User),
+    /// Every field but the email applied; the new address was mailed a
+    /// link that applies it.
+    EmailPending(User),
+}
+
 /// A freshly issued access and refresh token.
 #[derive(Debug, Clone)]
 pub struct IssuedTokens {
@@ -103,15 +122,23 @@ pub struct ClientInfo {
 /// The account flows.
 #[derive(Debug)]
 pub struct AuthService {
-    store: Store,
-    hasher: PasswordHasher,
+    pub(super) store: Store,
+    pub(super) hasher: PasswordHasher,
     jwt: JwtKeys,
     refresh_ttl: std::time::Duration,
     allow_registration: bool,
     limits: LoginLimits,
-    addresses: AddressLimiter,
+    pub(super) addresses: AddressLimiter,
     metrics: Option<Arc<Metrics>>,
+    pub(super) composer: Composer,
+    pub(super) lifecycle: LifecycleConfig,
+    /// Notified when mail is queued: the sender delivers it at once.
+    pub(super) mail_wake: Arc<tokio::sync::Notify>,
 }
+
+/// An invited account's password hash: no password verifies against it
+/// (and login never tries: it runs the dummy hash instead).
+const NO_PASSWORD: &str = "!invited";
 
 impl AuthService {
     /// Builds the service from the configuration.
@@ -123,6 +150,8 @@ impl AuthService {
         config: &Config,
         store: Store,
         metrics: Option<Arc<Metrics>>,
+        public_url: url::Url,
+        mail_wake: Arc<tokio::sync::Notify>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             store,
@@ -136,6 +165,9 @@ impl AuthService {
                 config.login_limits.window,
             ),
             metrics,
+            composer: Composer::new(config.mail.from.clone(), public_url),
+            lifecycle: config.lifecycle,
+            mail_wake,
         })
     }
 
@@ -159,15 +191,38 @@ impl AuthService {
         if !self.allow_registration {
             return Err(AuthError::RegistrationClosed);
         }
+        // The new address is mailed a verification link, in the same transaction.
+        let token = self.mint(TokenPurpose::Verify, email.as_ref());
+        let mail = self.compose(
+            Template::VerifyEmail,
+            email,
+            name.map(AsRef::as_ref),
+            Some(&token),
+        )?;
+        let hash = self.hasher.hash(password.expose()).await?;
         let user = self
-            .create_account(email, password, name, Role::User, false)
+            .store
+            .create_user(
+                NewUser {
+                    email,
+                    password_hash: hash,
+                    name,
+                    role: Role::User,
+                    status: AccountStatus::Active,
+                    email_verified: false,
+                },
+                Some(&token.stored),
+                &[mail],
+            )
             .await?;
+        self.mail_queued();
         self.event(AuthEvent::Register);
         Ok(user)
     }
 
-    /// An admin creates an active user with any role, and says whether its
-    /// address is verified.
+    /// An admin creates a user with any role, and says whether its address
+    /// is verified. With a password the account is active; without one it
+    /// is `invited` and mailed an invitation to set it.
     ///
     /// # Errors
     ///
@@ -176,11 +231,37 @@ impl AuthService {
         &self,
         _by: &Admin,
         email: &Email,
-        password: &Password,
+        password: Option<&Password>,
         name: Option<&UserName>,
         role: Role,
         email_verified: bool,
     ) -> Result<User, AuthError> {
+        let Some(password) = password else {
+            let token = self.mint(TokenPurpose::Invite, email.as_ref());
+            let mail = self.compose(
+                Template::Invite,
+                email,
+                name.map(AsRef::as_ref),
+                Some(&token),
+            )?;
+            let user = self
+                .store
+                .create_user(
+                    NewUser {
+                        email,
+                        password_hash: NO_PASSWORD.to_owned(),
+                        name,
+                        role,
+                        status: AccountStatus::Invited,
+                        email_verified,
+                    },
+                    Some(&token.stored),
+                    &[mail],
+                )
+                .await?;
+            self.mail_queued();
+            return Ok(user);
+        };
         self.create_account(email, password, name, role, email_verified)
             .await
     }
@@ -211,7 +292,18 @@ impl AuthService {
         let hash = self.hasher.hash(password.expose()).await?;
         Ok(self
             .store
-            .create_user(email, hash, name, role, email_verified)
+            .create_user(
+                NewUser {
+                    email,
+                    password_hash: hash,
+                    name,
+                    role,
+                    status: AccountStatus::Active,
+                    email_verified,
+                },
+                None,
+                &[],
+            )
             .await?)
     }
 
@@ -245,10 +337,10 @@ impl AuthService {
         &self,
         caller: &Caller,
         id: Uuid,
-        change: UserChange,
+        mut change: UserChange,
         current_password: Option<&str>,
         expected: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<User, AuthError> {
+    ) -> Result<Updated, AuthError> {
         if !caller.may_manage(id) {
             return Err(AuthError::UserNotFound);
         }
@@ -259,14 +351,42 @@ impl AuthService {
             .email
             .as_ref()
             .is_some_and(|e| *e != caller.user.email);
+        let mut pending = None;
         if changes_email && !caller.is_admin() {
             let password = current_password.ok_or(AuthError::PasswordRequired)?;
             self.check_password(&caller.user, password).await?;
+            if self.lifecycle.confirm_email_change {
+                // The new address must confirm first: the rest applies now.
+                pending = change.email.take();
+            }
         }
-        self.store
+        if change.status == Some(AccountStatus::Disabled) {
+            let target = self.get_user(caller, id).await?;
+            if target.status != AccountStatus::Disabled {
+                change.mails.push(self.compose(
+                    Template::AccountDisabled,
+                    &target.email,
+                    target.name.as_ref().map(AsRef::as_ref),
+                    None,
+                )?);
+            }
+        }
+        let queues_mail = !change.mails.is_empty();
+        let user = self
+            .store
             .update_user(id, change, expected)
             .await
-            .map_err(AuthError::Store)
+            .map_err(AuthError::Store)?;
+        if queues_mail {
+            self.mail_queued();
+        }
+        match pending {
+            Some(email) => {
+                self.request_email_change(&user, &email).await?;
+                Ok(Updated::EmailPending(user))
+            }
+            None => Ok(Updated::Applied(user)),
+        }
     }
 
     /// Deletes user `id` (an admin anyone, a user itself); its sessions end
@@ -390,6 +510,9 @@ impl AuthService {
         // Only the right password learns that the account is disabled.
         if user.status == AccountStatus::Disabled {
             return Err(AuthError::AccountDisabled);
+        }
+        if self.lifecycle.require_verified_email && !user.email_verified {
+            return Err(AuthError::EmailUnverified);
         }
         self.store.reset_login_failures(&email).await?;
         self.store.record_login(user.id).await?;
@@ -561,16 +684,14 @@ impl AuthService {
             .end_session(caller.user.id, caller.session_id)
             .await?;
         self.event(AuthEvent::Logout);
-        if let Some(token) = refresh_token {
-            if let Some((session_id, owner)) = self
+        if let Some(token) = refresh_token
+            && let Some((session_id, owner)) = self
                 .store
                 .session_of_refresh_token(&hash_refresh_token(token))
                 .await?
-            {
-                if owner == caller.user.id {
-                    self.store.end_session(owner, session_id).await?;
-                }
-            }
+            && owner == caller.user.id
+        {
+            self.store.end_session(owner, session_id).await?;
         }
         Ok(())
     }
@@ -666,10 +787,17 @@ impl AuthService {
     ) -> Result<(), AuthError> {
         self.check_password(&caller.user, current).await?;
         let hash = self.hasher.hash(new.expose()).await?;
-        self.store.set_password_hash(caller.user.id, hash).await?;
+        let user = &caller.user;
+        let mail = self.compose(
+            Template::PasswordChanged,
+            &user.email,
+            user.name.as_ref().map(AsRef::as_ref),
+            None,
+        )?;
         self.store
-            .end_sessions(caller.user.id, Some(caller.session_id))
+            .change_password_hash(user.id, hash, Some(caller.session_id), &mail)
             .await?;
+        self.mail_queued();
         Ok(())
     }
 
@@ -693,14 +821,14 @@ impl AuthService {
     }
 }
 
-/// 256 random bits, base64url.
-fn new_refresh_token() -> String {
+/// 256 random bits, base64url: refresh tokens and mailed links' tokens.
+pub(super) fn new_refresh_token() -> String {
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// SHA-256, hex: what the database holds instead of the token.
-fn hash_refresh_token(token: &str) -> String {
+pub(super) fn hash_refresh_token(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -53,6 +53,9 @@ pub const USER_AGENT_MAX_CHARS: usize = 512;
 /// Longest `X-Request-Id` echoed back, in bytes (of `[A-Za-z0-9._-]`).
 pub const REQUEST_ID_MAX_CHARS: usize = 128;
 
+/// Longest token of a mailed link that is looked at (they are 43).
+pub const LINK_TOKEN_MAX_CHARS: usize = 128;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,10 @@ mod email;
 pub mod limits;
 pub mod listing;
 mod password;
+mod token;
 mod user;
 
 pub use email::Email;
 pub use password::Password;
+pub use token::TokenPurpose;
 pub use user::{AccountStatus, Role, User, UserName};

@@ -71,6 +71,27 @@ impl AuthEvent {
     }
 }
 
+/// What became of a delivery attempt, counted in `roster_mail_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailOutcome {
+    /// The server accepted the mail.
+    Sent,
+    /// A temporary failure: it will be tried again.
+    Retried,
+    /// A permanent failure, or the last try: it will not be.
+    Failed,
+}
+
+impl MailOutcome {
+    const fn label(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Retried => "retried",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// The service's instruments and the registry they are rendered from.
 pub struct Metrics {
     registry: Registry,
@@ -80,6 +101,8 @@ pub struct Metrics {
     db_duration: Histogram<f64>,
     auth_events: Counter<u64>,
     users_by_role: Arc<Mutex<Vec<(String, i64)>>>,
+    mail: Counter<u64>,
+    mail_waiting: Arc<AtomicI64>,
     _gauges: Vec<ObservableGauge<i64>>,
     _in_flight: ObservableUpDownCounter<i64>,
 }
@@ -182,7 +205,17 @@ impl Metrics {
             .build();
         let users_by_role = Arc::new(Mutex::new(Vec::<(String, i64)>::new()));
         let counts = Arc::clone(&users_by_role);
+        let mail_waiting = Arc::new(AtomicI64::new(0));
+        let waiting = Arc::clone(&mail_waiting);
         let gauges = vec![
+            meter
+                .i64_observable_gauge("roster.mail.outbox")
+                .with_description("Mails waiting in the outbox, as the sender last counted")
+                .with_unit("{mail}")
+                .with_callback(move |observer| {
+                    observer.observe(waiting.load(Ordering::Relaxed), &[]);
+                })
+                .build(),
             meter
                 .i64_observable_gauge("db.client.connections.usage")
                 .with_description("Connections in the pool, by state (used or idle)")
@@ -233,6 +266,11 @@ impl Metrics {
                 .with_description("Authentication events, by event")
                 .build(),
             users_by_role,
+            mail: meter
+                .u64_counter("roster.mail")
+                .with_description("Mail delivery attempts, by template and outcome")
+                .build(),
+            mail_waiting,
             _gauges: gauges,
             _in_flight: in_flight_counter,
             registry,
@@ -268,6 +306,25 @@ impl Metrics {
     pub fn auth_event(&self, event: AuthEvent) {
         self.auth_events
             .add(1, &[KeyValue::new("event", event.label())]);
+    }
+
+    /// Counts a delivery attempt of a mail of `template`.
+    pub fn mail(&self, template: &str, outcome: MailOutcome) {
+        self.mail.add(
+            1,
+            &[
+                KeyValue::new("template", template.to_owned()),
+                KeyValue::new("outcome", outcome.label()),
+            ],
+        );
+    }
+
+    /// Sets how many mails wait in the outbox.
+    pub fn set_mail_waiting(&self, waiting: u64) {
+        self.mail_waiting.store(
+            i64::try_from(waiting).unwrap_or(i64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// Replaces the user counts that `roster_users` reports.

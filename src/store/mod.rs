@@ -10,9 +10,11 @@
 mod error;
 mod listing;
 mod offsets;
+mod outbox;
 mod prepared;
 mod sessions;
 mod throttle;
+mod tokens;
 mod transaction;
 mod users;
 
@@ -21,8 +23,10 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 
+pub use outbox::ClaimedMail;
 pub use sessions::{RefreshOutcome, SessionInfo};
-pub use users::UserChange;
+pub use tokens::NewToken;
+pub use users::{NewUser, UserChange};
 
 /// Outcomes a caller handles, and database failures it cannot.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +46,9 @@ pub enum StoreError {
     /// The database cannot be reached, for now: try again later.
     #[error("database unavailable: {0}")]
     Unavailable(DbErr),
+    /// A mail could not be composed inside a transaction (a bug).
+    #[error("cannot compose a mail: {0}")]
+    Compose(String),
     /// Any other database failure: a bug or a broken invariant.
     #[error(transparent)]
     Internal(DbErr),

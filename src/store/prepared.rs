@@ -213,11 +213,16 @@ mod tests {
         ] {
             let user = store
                 .create_user(
-                    &Email::parse(email).unwrap(),
-                    "hash".into(),
-                    name,
-                    role,
-                    true,
+                    super::super::NewUser {
+                        email: &Email::parse(email).unwrap(),
+                        password_hash: "hash".into(),
+                        name,
+                        role,
+                        status: crate::domain::AccountStatus::Active,
+                        email_verified: true,
+                    },
+                    None,
+                    &[],
                 )
                 .await
                 .unwrap();

@@ -8,8 +8,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Store, StoreError, now, on_unique, prepared::UserRow};
-use crate::domain::{AccountStatus, Email, Role, User, UserName};
+use super::{NewToken, Store, StoreError, now, on_unique, outbox, prepared::UserRow, tokens};
+use crate::{
+    domain::{AccountStatus, Email, Role, TokenPurpose, User, UserName},
+    mail::QueuedMail,
+};
 
 impl TryFrom<user::Model> for User {
     type Error = StoreError;
@@ -31,37 +34,41 @@ impl TryFrom<user::Model> for User {
 }
 
 impl Store {
-    /// Creates an active user; `email_verified` when the address is known
-    /// to be the user's (an operator's or an admin's word).
+    /// Creates a user; with `token`, issues it to the new user, and queues
+    /// `mails`, all in one transaction.
     ///
     /// # Errors
     ///
     /// `EmailTaken` when the email belongs to another account.
     pub async fn create_user(
         &self,
-        email: &Email,
-        password_hash: String,
-        name: Option<&UserName>,
-        role: Role,
-        email_verified: bool,
+        new: NewUser<'_>,
+        token: Option<&NewToken>,
+        mails: &[QueuedMail],
     ) -> Result<User, StoreError> {
         let at = now();
         let model = user::ActiveModel {
             id: Set(Uuid::now_v7()),
-            email: Set(email.as_ref().to_owned()),
-            password_hash: Set(password_hash),
-            name: Set(name.map(|n| n.as_ref().to_owned())),
-            role: Set(role.as_str().to_owned()),
+            email: Set(new.email.as_ref().to_owned()),
+            password_hash: Set(new.password_hash),
+            name: Set(new.name.map(|n| n.as_ref().to_owned())),
+            role: Set(new.role.as_str().to_owned()),
             created_at: Set(at),
             updated_at: Set(at),
-            status: Set(AccountStatus::Active.as_str().to_owned()),
-            email_verified: Set(email_verified),
+            status: Set(new.status.as_str().to_owned()),
+            email_verified: Set(new.email_verified),
             last_login_at: Set(None),
         };
+        let txn = self.write_transaction().await?;
         let inserted = user::Entity::insert(model)
-            .exec_with_returning(&self.db)
+            .exec_with_returning(&*txn)
             .await
             .map_err(|e| on_unique(e, StoreError::EmailTaken))?;
+        if let Some(token) = token {
+            tokens::issue(&*txn, inserted.id, token).await?;
+        }
+        outbox::queue(&*txn, mails).await?;
+        txn.commit().await?;
         inserted.try_into()
     }
 
@@ -113,27 +120,50 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces a user's password hash.
+    /// Replaces a user's password hash: every reset and invitation token
+    /// is voided, every session but `keep` ends, and `mail` is queued, in
+    /// one transaction.
     ///
     /// # Errors
     ///
     /// `NotFound`, or database failures.
-    pub async fn set_password_hash(&self, id: Uuid, hash: String) -> Result<(), StoreError> {
+    pub async fn change_password_hash(
+        &self,
+        id: Uuid,
+        hash: String,
+        keep: Option<Uuid>,
+        mail: &QueuedMail,
+    ) -> Result<(), StoreError> {
+        let txn = self.write_transaction().await?;
         let result = user::Entity::update_many()
-            .col_expr(
-                user::Column::PasswordHash,
-                sea_orm::sea_query::Expr::value(hash),
-            )
-            .col_expr(
-                user::Column::UpdatedAt,
-                sea_orm::sea_query::Expr::value(now()),
-            )
+            .col_expr(user::Column::PasswordHash, Expr::value(hash))
+            .col_expr(user::Column::UpdatedAt, Expr::value(now()))
             .filter(user::Column::Id.eq(id))
-            .exec(&self.db)
+            .exec(&*txn)
             .await?;
         if result.rows_affected == 0 {
             return Err(StoreError::NotFound);
         }
+        entity::account_token::Entity::update_many()
+            .col_expr(entity::account_token::Column::SpentAt, Expr::value(now()))
+            .filter(entity::account_token::Column::UserId.eq(id))
+            .filter(
+                entity::account_token::Column::Purpose
+                    .is_in([TokenPurpose::Reset.as_str(), TokenPurpose::Invite.as_str()]),
+            )
+            .filter(entity::account_token::Column::SpentAt.is_null())
+            .exec(&*txn)
+            .await?;
+        let mut sessions = entity::session::Entity::update_many()
+            .col_expr(entity::session::Column::RevokedAt, Expr::value(now()))
+            .filter(entity::session::Column::UserId.eq(id))
+            .filter(entity::session::Column::RevokedAt.is_null());
+        if let Some(keep) = keep {
+            sessions = sessions.filter(entity::session::Column::Id.ne(keep));
+        }
+        sessions.exec(&*txn).await?;
+        outbox::queue(&*txn, std::slice::from_ref(mail)).await?;
+        txn.commit().await?;
         Ok(())
     }
 
@@ -190,6 +220,7 @@ impl Store {
         expected: Option<DateTime<Utc>>,
     ) -> Result<User, StoreError> {
         if !change.may_remove_admin()
+            && change.mails.is_empty()
             && let Some(user) = self.update_user_at_once(id, &change, expected).await?
         {
             return Ok(user);
@@ -211,6 +242,7 @@ impl Store {
             // In the same transaction: a disabled account has no session.
             end_sessions_in(&txn, id).await?;
         }
+        outbox::queue(&*txn, &change.mails).await?;
         // `updated_at` always moves forward, so the ETag always changes.
         let updated_at = Ord::max(now(), current.updated_at + TimeDelta::microseconds(1));
         // RETURNING: the row as written, without another statement.
@@ -298,6 +330,25 @@ pub struct UserChange {
     pub status: Option<AccountStatus>,
     /// Whether the (new) email is verified.
     pub email_verified: Option<bool>,
+    /// Mail to queue with the change, in its transaction.
+    pub mails: Vec<QueuedMail>,
+}
+
+/// A user to create.
+#[derive(Debug)]
+pub struct NewUser<'a> {
+    /// Its email.
+    pub email: &'a Email,
+    /// Its password hash; an invited account's is not a hash at all.
+    pub password_hash: String,
+    /// Its name.
+    pub name: Option<&'a UserName>,
+    /// Its role.
+    pub role: Role,
+    /// `active`, or `invited` for an account without a password yet.
+    pub status: AccountStatus,
+    /// Whether the address is known to be the user's.
+    pub email_verified: bool,
 }
 
 impl UserChange {
@@ -373,7 +424,7 @@ fn is_active_admin(row: &user::Model) -> bool {
 }
 
 /// Ends every live session of user `id` inside `txn`.
-async fn end_sessions_in(txn: &DatabaseTransaction, id: Uuid) -> Result<(), StoreError> {
+pub(super) async fn end_sessions_in(txn: &DatabaseTransaction, id: Uuid) -> Result<(), StoreError> {
     entity::session::Entity::update_many()
         .col_expr(entity::session::Column::RevokedAt, Expr::value(now()))
         .filter(entity::session::Column::UserId.eq(id))

@@ -45,7 +45,10 @@ fn check_config_prints_effective_values_with_secrets_redacted() {
 fn flags_override_the_environment() {
     let out = roster(
         &["check-config", "--bind", "0.0.0.0:9999"],
-        &[("ROSTER_BIND", "127.0.0.1:1")],
+        &[
+            ("ROSTER_BIND", "127.0.0.1:1"),
+            ("ROSTER_PUBLIC_URL", "https://id.example.com"),
+        ],
     );
     assert!(out.status.success(), "{out:?}");
     assert!(

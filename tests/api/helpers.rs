@@ -187,8 +187,11 @@ pub struct TestApp {
     pub db: Database,
     /// The database URL (a second instance can share it).
     pub database_url: String,
+    /// Where mail goes as `.eml` files when no SMTP server is set.
+    pub mail_dir: std::path::PathBuf,
     stop: StopHandle,
     server: Option<JoinHandle<anyhow::Result<()>>>,
+    _mail_dir: TempDir,
     // Last: the database is dropped after the server stops. `None` for a
     // second instance on another app's database.
     _database: Option<TestDatabase>,
@@ -231,6 +234,8 @@ impl TestApp {
         tune: impl FnOnce(&mut Config),
     ) -> Self {
         let mut settings = test_settings(&url);
+        let mail_dir = tempfile::tempdir().expect("temp dir");
+        settings.mail_dir = mail_dir.path().display().to_string();
         edit(&mut settings);
         let mut config = Config::from_settings(&settings).expect("valid test config");
         tune(&mut config);
@@ -249,6 +254,8 @@ impl TestApp {
                 .unwrap(),
             db,
             database_url: url,
+            mail_dir: mail_dir.path().to_owned(),
+            _mail_dir: mail_dir,
             stop,
             server: Some(server),
             _database: database,

@@ -4,17 +4,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod browser;
 mod cli;
 mod contract;
 mod database;
 mod errors;
 mod fixtures;
+mod harness;
 mod health;
 mod helpers;
 mod lifecycle;
+mod mail;
+mod mail_flows;
 mod metrics;
 mod openapi;
 mod paging_props;
+mod python;
 mod reliability;
 mod shutdown;
 mod slow_clients;

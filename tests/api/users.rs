@@ -607,8 +607,9 @@ async fn role_and_email_rules_for_non_admins() {
                 &json!({"email": "Ann2@x.io", "current_password": PASSWORD}),
             )
             .await;
-        assert_eq!(ok.status(), StatusCode::OK, "{backend:?}");
-        assert_eq!(ok.json::<Value>().await.unwrap()["email"], "ann2@x.io");
+        // Confirmed by default: the address stays until the new one confirms.
+        assert_eq!(ok.status(), StatusCode::ACCEPTED, "{backend:?}");
+        assert_eq!(ok.json::<Value>().await.unwrap()["email"], "ann@x.io");
 
         // Another user's record is a 404 for writes too.
         let bob_path = format!("/users/{}", bob["id"].as_str().unwrap());
