@@ -50,7 +50,7 @@ impl AuthService {
         to: &Email,
         name: Option<&str>,
         token: Option<&Minted>,
-    ) -> Result<QueuedMail, AuthError> {
+    ) -> Result<Option<QueuedMail>, AuthError> {
         Ok(self.composer.compose(
             template,
             to,
@@ -152,12 +152,16 @@ impl AuthService {
         limited: bool,
     ) -> Result<(), AuthError> {
         let token = self.mint(purpose, user.email.as_ref());
-        let mail = self.compose(
+        // A link nobody can receive is not issued.
+        let Some(mail) = self.compose(
             template,
             &user.email,
             user.name.as_ref().map(AsRef::as_ref),
             Some(&token),
-        )?;
+        )?
+        else {
+            return Ok(());
+        };
         let since = limited.then(|| {
             crate::store::now()
                 - chrono::TimeDelta::from_std(self.lifecycle.mail_interval)
@@ -242,12 +246,15 @@ impl AuthService {
         let user = self
             .store
             .redeem_email_change(&hash_refresh_token(token), |old| {
-                Ok(vec![composer.compose(
-                    Template::EmailChanged,
-                    &old.email,
-                    old.name.as_ref().map(AsRef::as_ref),
-                    None,
-                )?])
+                Ok(composer
+                    .compose(
+                        Template::EmailChanged,
+                        &old.email,
+                        old.name.as_ref().map(AsRef::as_ref),
+                        None,
+                    )?
+                    .into_iter()
+                    .collect())
             })
             .await?
             .ok_or(AuthError::OneTimeTokenInvalid)?;
@@ -265,12 +272,18 @@ impl AuthService {
             return Err(AuthError::EmailTaken);
         }
         let token = self.mint(TokenPurpose::EmailChange, email.as_ref());
-        let mail = self.compose(
+        let Some(mail) = self.compose(
             Template::ConfirmEmailChange,
             email,
             user.name.as_ref().map(AsRef::as_ref),
             Some(&token),
-        )?;
+        )?
+        else {
+            // New addresses are parsed as mailable; this is not reached.
+            return Err(AuthError::Internal(anyhow::anyhow!(
+                "unmailable new address"
+            )));
+        };
         self.store
             .issue_token(user.id, &token.stored, &mail, None)
             .await?;

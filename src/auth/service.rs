@@ -212,7 +212,7 @@ impl AuthService {
                     email_verified: false,
                 },
                 Some(&token.stored),
-                &[mail],
+                mail.as_slice(),
             )
             .await?;
         self.mail_queued();
@@ -256,7 +256,7 @@ impl AuthService {
                         email_verified,
                     },
                     Some(&token.stored),
-                    &[mail],
+                    mail.as_slice(),
                 )
                 .await?;
             self.mail_queued();
@@ -363,7 +363,7 @@ impl AuthService {
         if change.status == Some(AccountStatus::Disabled) {
             let target = self.get_user(caller, id).await?;
             if target.status != AccountStatus::Disabled {
-                change.mails.push(self.compose(
+                change.mails.extend(self.compose(
                     Template::AccountDisabled,
                     &target.email,
                     target.name.as_ref().map(AsRef::as_ref),
@@ -795,7 +795,7 @@ impl AuthService {
             None,
         )?;
         self.store
-            .change_password_hash(user.id, hash, Some(caller.session_id), &mail)
+            .change_password_hash(user.id, hash, Some(caller.session_id), mail.as_ref())
             .await?;
         self.mail_queued();
         Ok(())

@@ -3,7 +3,9 @@
 use super::limits::{EMAIL_MAX_CHARS, EMAIL_TOO_LONG};
 
 /// A trimmed, lower-cased email address: at most 254 characters, one `@`, a
-/// dot in the domain. Two addresses differing only in case are the same account.
+/// dot in the domain, and an address mail can be sent to (a local part of at
+/// most 64 characters, a domain that is a host name or an address literal).
+/// Two addresses differing only in case are the same account.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
@@ -32,7 +34,7 @@ impl Email {
             return Err("must be a valid email address");
         };
         let domain_ok = domain.contains('.') && domain.split('.').all(|label| !label.is_empty());
-        if local.is_empty() || !domain_ok {
+        if local.is_empty() || !domain_ok || lowered.parse::<lettre::Address>().is_err() {
             return Err("must be a valid email address");
         }
         Ok(Self(lowered))
@@ -77,6 +79,23 @@ mod tests {
             "a\0@x.io", &long,
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn only_addresses_mail_can_reach() {
+        let local = |n: usize| format!("{}@x.io", "a".repeat(n));
+        assert!(Email::parse(&local(64)).is_ok());
+        assert!(
+            Email::parse(&local(65)).is_err(),
+            "RFC 5321 caps the local part at 64"
+        );
+        let label = "d".repeat(63);
+        let longest = format!("{}@{label}.{label}.{}.io", "a".repeat(64), "e".repeat(58));
+        assert_eq!(longest.chars().count(), 254);
+        assert!(Email::parse(&longest).is_ok());
+        for bad in ["a(b@x.io", "a,b@x.io", "a@-x.io"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} cannot be mailed");
         }
     }
 

@@ -156,7 +156,7 @@ impl Store {
         &self,
         hash: &str,
         password_hash: String,
-        compose: impl FnOnce(&User) -> anyhow::Result<QueuedMail>,
+        compose: impl FnOnce(&User) -> anyhow::Result<Option<QueuedMail>>,
     ) -> Result<Option<User>, StoreError> {
         let txn = self.write_transaction().await?;
         let purposes = [TokenPurpose::Reset, TokenPurpose::Invite];
@@ -185,7 +185,7 @@ impl Store {
             .ok_or(StoreError::NotFound)?;
         let user = User::try_from(row)?;
         let mail = compose(&user).map_err(|e| StoreError::Compose(e.to_string()))?;
-        outbox::queue(&*txn, &[mail]).await?;
+        outbox::queue(&*txn, mail.as_slice()).await?;
         txn.commit().await?;
         Ok(Some(user))
     }

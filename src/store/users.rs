@@ -132,7 +132,7 @@ impl Store {
         id: Uuid,
         hash: String,
         keep: Option<Uuid>,
-        mail: &QueuedMail,
+        mail: Option<&QueuedMail>,
     ) -> Result<(), StoreError> {
         let txn = self.write_transaction().await?;
         let result = user::Entity::update_many()
@@ -162,7 +162,7 @@ impl Store {
             sessions = sessions.filter(entity::session::Column::Id.ne(keep));
         }
         sessions.exec(&*txn).await?;
-        outbox::queue(&*txn, std::slice::from_ref(mail)).await?;
+        outbox::queue(&*txn, mail.map(std::slice::from_ref).unwrap_or_default()).await?;
         txn.commit().await?;
         Ok(())
     }
