@@ -25,7 +25,7 @@ use crate::{
     },
     domain::{
         Password,
-        account::{Credentials, NewAccount},
+        account::{Credentials, NewAccount, lookup_email_field},
         limits,
     },
 };
@@ -430,8 +430,8 @@ impl AuthApi {
         Accepted,
         Problems<{ declare::JSON_BODY | declare::RATE_LIMITED | declare::INTERNAL }>,
     > {
-        self.auth
-            .forgot_password(body.0.email.as_str(), client_info(req).ip)?;
+        let email = lookup_email_field(body.0.email.as_str()).map_err(ApiError::from)?;
+        self.auth.forgot_password(email, client_info(req).ip)?;
         Ok(Accepted::Accepted)
     }
 
@@ -504,8 +504,8 @@ impl AuthApi {
         Accepted,
         Problems<{ declare::JSON_BODY | declare::RATE_LIMITED | declare::INTERNAL }>,
     > {
-        self.auth
-            .resend_verification(body.0.email.as_str(), client_info(req).ip)?;
+        let email = lookup_email_field(body.0.email.as_str()).map_err(ApiError::from)?;
+        self.auth.resend_verification(email, client_info(req).ip)?;
         Ok(Accepted::Accepted)
     }
 

@@ -75,7 +75,8 @@ impl AuthService {
         Ok(())
     }
 
-    /// `POST /auth/password/forgot`: the answer is the same, at once, for
+    /// `POST /auth/password/forgot`, for an address [`crate::domain::account::lookup_email`]
+    /// normalised: the answer is the same, at once, for
     /// every email; a known `active` or `invited` account is mailed a reset
     /// link after the answer, at most once per account per interval.
     ///
@@ -84,11 +85,10 @@ impl AuthService {
     /// `RateLimited` past the client address's budget.
     pub fn forgot_password(
         self: &Arc<Self>,
-        email: &str,
+        email: String,
         ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
         self.spend_address_budget(ip)?;
-        let email = email.trim().to_lowercase();
         let this = Arc::clone(self);
         tokio::spawn(async move {
             if let Err(e) = this.send_reset(&email).await {
@@ -117,11 +117,10 @@ impl AuthService {
     /// `RateLimited` past the client address's budget.
     pub fn resend_verification(
         self: &Arc<Self>,
-        email: &str,
+        email: String,
         ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
         self.spend_address_budget(ip)?;
-        let email = email.trim().to_lowercase();
         let this = Arc::clone(self);
         tokio::spawn(async move {
             if let Err(e) = this.send_verification(&email).await {

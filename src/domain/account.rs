@@ -77,26 +77,46 @@ impl Credentials {
     /// Every field that breaks its rule.
     pub fn parse(email: &str, password: &str) -> Result<Self, Vec<Invalid>> {
         let mut rules = Rules::default();
-        let email = email.trim().to_lowercase();
-        let checked = if email.is_empty() {
-            Err("must not be empty")
-        } else if email.chars().count() > EMAIL_MAX_CHARS {
-            Err(EMAIL_TOO_LONG)
-        } else if email.chars().any(char::is_control) {
-            Err("must not contain control characters")
-        } else {
-            Ok(())
-        };
-        rules.check("email", checked);
+        let email = rules.check("email", lookup_email(email));
         if password.is_empty() {
             rules.check::<()>("password", Err("must not be empty"));
         }
-        if rules.0.is_empty() {
-            Ok(Self { email })
-        } else {
-            Err(rules.0)
+        match email {
+            Some(email) if rules.0.is_empty() => Ok(Self { email }),
+            _ => Err(rules.0),
         }
     }
+}
+
+/// An address to look an account up by (login, `forgot`, `resend`): trimmed
+/// and lower-cased, and refused only where no stored address could match it,
+/// so the answer says nothing about which addresses have accounts.
+///
+/// # Errors
+///
+/// The message for the client when it is empty, too long or holds control
+/// characters.
+pub fn lookup_email(raw: &str) -> Result<String, &'static str> {
+    let email = raw.trim().to_lowercase();
+    if email.is_empty() {
+        Err("must not be empty")
+    } else if email.chars().count() > EMAIL_MAX_CHARS {
+        Err(EMAIL_TOO_LONG)
+    } else if email.chars().any(char::is_control) {
+        Err("must not contain control characters")
+    } else {
+        Ok(email)
+    }
+}
+
+/// [`lookup_email`], as the one invalid field of a request.
+///
+/// # Errors
+///
+/// The `email` field's problem.
+pub fn lookup_email_field(raw: &str) -> Result<String, Vec<Invalid>> {
+    let mut rules = Rules::default();
+    rules.check("email", lookup_email(raw)).ok_or(rules.0)
 }
 
 /// The new values of a user's record, each `None` when not being changed.

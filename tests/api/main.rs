@@ -18,6 +18,7 @@ mod mail;
 mod mail_flows;
 mod metrics;
 mod openapi;
+mod pages;
 mod paging_props;
 mod python;
 mod reliability;
