@@ -8,6 +8,7 @@
 mod helpers;
 
 mod logs;
+mod mail;
 mod otlp;
 mod pg_outage;
 mod process;

@@ -17,13 +17,18 @@ pub struct Process {
     lines: Arc<Mutex<Vec<String>>>,
     /// Its SQLite database.
     pub database_url: String,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Process {
     /// Starts the binary on a fresh SQLite database with `env` added.
     pub fn start(env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), env)
+    }
+
+    /// Starts the binary on the SQLite database `roster.db` in `dir` (made
+    /// when missing) with `env` added.
+    pub fn start_in(dir: TempDir, env: &[(&str, &str)]) -> Self {
         let url = format!(
             "sqlite://{}?mode=rwc",
             dir.path().join("roster.db").display()
@@ -77,7 +82,7 @@ impl Process {
             address: format!("http://127.0.0.1:{port}"),
             lines,
             database_url: url,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -98,6 +103,21 @@ impl Process {
         std::thread::sleep(Duration::from_millis(100));
         let lines = self.lines.lock().unwrap().clone();
         (code, lines)
+    }
+}
+
+impl Process {
+    /// SIGKILL: no shutdown of any kind. Returns the database's directory.
+    pub fn kill(mut self) -> TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// Every output line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
     }
 }
 
