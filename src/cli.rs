@@ -41,6 +41,8 @@ pub mod defaults {
     pub const MAIL_DIR: &str = "./mail";
     /// `ROSTER_MAIL_FROM`.
     pub const MAIL_FROM: &str = "Roster <roster@localhost>";
+    /// `ROSTER_AUDIT_RETENTION_DAYS`.
+    pub const AUDIT_RETENTION_DAYS: &str = "90";
     /// `ROSTER_VERIFY_TOKEN_TTL`: 24 hours.
     pub const VERIFY_TOKEN_TTL: &str = "86400";
     /// `ROSTER_RESET_TOKEN_TTL`: 1 hour.
@@ -207,6 +209,9 @@ pub struct Settings {
     /// on a loopback address; required otherwise).
     #[arg(long, env = "ROSTER_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+    /// Days an audit event is kept.
+    #[arg(long, env = "ROSTER_AUDIT_RETENTION_DAYS", default_value = defaults::AUDIT_RETENTION_DAYS, global = true)]
+    pub audit_retention_days: String,
     /// Lifetime of email verification and email change links, seconds.
     #[arg(long, env = "ROSTER_VERIFY_TOKEN_TTL", default_value = defaults::VERIFY_TOKEN_TTL, global = true)]
     pub verify_token_ttl: String,
@@ -267,6 +272,7 @@ impl Default for Settings {
             mail_dir: defaults::MAIL_DIR.into(),
             mail_from: defaults::MAIL_FROM.into(),
             public_url: None,
+            audit_retention_days: defaults::AUDIT_RETENTION_DAYS.into(),
             verify_token_ttl: defaults::VERIFY_TOKEN_TTL.into(),
             reset_token_ttl: defaults::RESET_TOKEN_TTL.into(),
             invite_token_ttl: defaults::INVITE_TOKEN_TTL.into(),

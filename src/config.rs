@@ -64,6 +64,17 @@ pub struct Config {
     pub mail: MailConfig,
     /// One-time tokens and the account lifecycle's switches.
     pub lifecycle: LifecycleConfig,
+    /// The audit log's retention.
+    pub audit: AuditConfig,
+}
+
+/// How long audit events are kept, and how often old ones are pruned.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditConfig {
+    /// Events older than this are deleted.
+    pub retention: Duration,
+    /// How often the pruner looks.
+    pub prune_interval: Duration,
 }
 
 /// Mail delivery.
@@ -450,6 +461,18 @@ impl Config {
             )?,
             mail_interval: Duration::from_secs(60),
         };
+        let audit = AuditConfig {
+            retention: Duration::from_secs(
+                86_400
+                    * parse_range::<u64>(
+                        "ROSTER_AUDIT_RETENTION_DAYS",
+                        &s.audit_retention_days,
+                        1,
+                        36_500,
+                    )?,
+            ),
+            prune_interval: Duration::from_secs(3600),
+        };
 
         Ok(Self {
             database,
@@ -473,6 +496,7 @@ impl Config {
             },
             mail,
             lifecycle,
+            audit,
         })
     }
 
@@ -575,6 +599,10 @@ impl Config {
                     || format!("http://localhost:{}", self.bind.port()),
                     ToString::to_string,
                 ),
+            ),
+            (
+                "ROSTER_AUDIT_RETENTION_DAYS",
+                (self.audit.retention.as_secs() / 86_400).to_string(),
             ),
             (
                 "ROSTER_VERIFY_TOKEN_TTL",

@@ -1,6 +1,7 @@
 //! Roster: a user directory and authentication service.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -38,6 +38,7 @@ pub struct Application {
     state: AppState,
     stop: Arc<Notify>,
     sender: Sender,
+    pruner: crate::audit::Pruner,
 }
 
 /// Stops a running [`Application`] as SIGTERM would (for tests and embedding).
@@ -77,8 +78,10 @@ impl Application {
             Some(url) => url.clone(),
             None => format!("http://localhost:{port}").parse()?,
         };
-        let store =
-            Store::new(db.conn().clone()).with_write_timeout(config.database.acquire_timeout);
+        let store = Store::new(db.conn().clone())
+            .with_write_timeout(config.database.acquire_timeout)
+            .with_metrics(metrics.clone());
+        let pruner = crate::audit::Pruner::new(store.clone(), config.audit);
         let mail_wake = Arc::new(Notify::new());
         let sender = Sender::new(
             &config.mail,
@@ -119,6 +122,7 @@ impl Application {
             },
             stop: Arc::new(Notify::new()),
             sender,
+            pruner,
         })
     }
 
@@ -154,9 +158,11 @@ impl Application {
             state,
             stop,
             sender,
+            pruner,
         } = self;
         let sender_stop = Arc::new(Notify::new());
         let sending = tokio::spawn(sender.run(Arc::clone(&sender_stop)));
+        let pruning = tokio::spawn(pruner.run());
         tracing::info!(port, backend = ?state.db.backend(), "roster is serving");
         let endpoint = api::app(&state);
         let os_signal = shutdown_signal();
@@ -178,6 +184,7 @@ impl Application {
             .context("server failed")?;
         // The mail in flight is finished; queued mail waits in the outbox.
         sender_stop.notify_one();
+        pruning.abort();
         if tokio::time::timeout(GRACE_PERIOD, sending).await.is_err() {
             tracing::warn!("the mail sender did not finish in time");
         }

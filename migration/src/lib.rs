@@ -14,6 +14,7 @@ mod m20261126_000004_user_changes;
 mod m20261126_000005_user_order_changes;
 mod m20261206_000001_account_status;
 mod m20261207_000001_tokens_and_outbox;
+mod m20261207_000002_audit_events;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_user_order_changes::Migration),
             Box::new(m20261206_000001_account_status::Migration),
             Box::new(m20261207_000001_tokens_and_outbox::Migration),
+            Box::new(m20261207_000002_audit_events::Migration),
         ]
     }
 }

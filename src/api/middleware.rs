@@ -196,13 +196,21 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             span.record("trace_id", traceparent.trace_id());
             span.record("span_id", traceparent.span_id());
         }
+        let audit = crate::audit::Context {
+            ip: req
+                .remote_addr()
+                .as_socket_addr()
+                .map(std::net::SocketAddr::ip),
+            user_agent: req.headers().get(header::USER_AGENT).cloned(),
+            request_id: Some(request_id.clone()),
+        };
         // Dropped when the request ends, or with this future if it never does.
         let _in_flight = self
             .context
             .metrics
             .as_ref()
             .map(|metrics| metrics.request_started(method_label));
-        async move {
+        let handled = async move {
             let max = self.context.max_body_bytes;
             let too_large = req
                 .headers()
@@ -280,9 +288,8 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
                 "request finished"
             );
             Ok(response)
-        }
-        .instrument(span)
-        .await
+        };
+        audit.scope(handled.instrument(span)).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP API: one `#[OpenApi]` struct per resource, combined into one
 //! service with its document, Swagger UI and the request-context layer.
 
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod document;
@@ -50,7 +51,12 @@ pub struct AppState {
 }
 
 /// Every operation of the service.
-pub type Apis = (health::HealthApi, auth::AuthApi, users::UsersApi);
+pub type Apis = (
+    health::HealthApi,
+    auth::AuthApi,
+    users::UsersApi,
+    audit::AuditApi,
+);
 
 const DESCRIPTION: &str = "Roster is a user directory and authentication service: accounts, \
 login with JWT, roles and user administration.\n\nEvery error is an RFC 9457 \
@@ -70,6 +76,9 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
                 auth: Arc::clone(&state.auth),
             },
             users::UsersApi {
+                auth: Arc::clone(&state.auth),
+            },
+            audit::AuditApi {
                 auth: Arc::clone(&state.auth),
             },
         ),

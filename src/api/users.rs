@@ -718,6 +718,7 @@ impl UsersApi {
             status: edit.status.map(Into::into),
             email_verified: edit.email_verified,
             mails: Vec::new(),
+            audit: Vec::new(),
         };
         let updated = self
             .auth

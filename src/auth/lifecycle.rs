@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::service::{AuthError, AuthService, hash_refresh_token, new_refresh_token};
 use crate::{
+    audit::{Context, Event, Record},
     domain::{AccountStatus, Email, Password, TokenPurpose, User},
     mail::{QueuedMail, Template},
     store::NewToken,
@@ -90,11 +91,12 @@ impl AuthService {
     ) -> Result<(), AuthError> {
         self.spend_address_budget(ip)?;
         let this = Arc::clone(self);
-        tokio::spawn(async move {
+        // After the answer, still recorded as the request's.
+        tokio::spawn(Context::current().scope(async move {
             if let Err(e) = this.send_reset(&email).await {
                 tracing::warn!(error = %e, "cannot send a reset link");
             }
-        });
+        }));
         Ok(())
     }
 
@@ -105,8 +107,15 @@ impl AuthService {
         if user.status == AccountStatus::Disabled {
             return Ok(());
         }
-        self.issue_link(&user, TokenPurpose::Reset, Template::ResetPassword, true)
-            .await
+        let requested = Record::new(Event::PasswordResetRequested, None, Some(user.id));
+        self.issue_link(
+            &user,
+            TokenPurpose::Reset,
+            Template::ResetPassword,
+            true,
+            Some(requested),
+        )
+        .await
     }
 
     /// `POST /auth/email/verify/resend`: like [`Self::forgot_password`], for
@@ -122,11 +131,11 @@ impl AuthService {
     ) -> Result<(), AuthError> {
         self.spend_address_budget(ip)?;
         let this = Arc::clone(self);
-        tokio::spawn(async move {
+        tokio::spawn(Context::current().scope(async move {
             if let Err(e) = this.send_verification(&email).await {
                 tracing::warn!(error = %e, "cannot send a verification link");
             }
-        });
+        }));
         Ok(())
     }
 
@@ -137,18 +146,26 @@ impl AuthService {
         if user.status != AccountStatus::Active || user.email_verified {
             return Ok(());
         }
-        self.issue_link(&user, TokenPurpose::Verify, Template::VerifyEmail, true)
-            .await
+        self.issue_link(
+            &user,
+            TokenPurpose::Verify,
+            Template::VerifyEmail,
+            true,
+            None,
+        )
+        .await
     }
 
-    /// Issues a token of `purpose` to `user` and queues its mail; with
-    /// `limited`, not when one of that purpose went out within the interval.
+    /// Issues a token of `purpose` to `user` and queues its mail, recording
+    /// `audit`; with `limited`, not when one of that purpose went out within
+    /// the interval.
     async fn issue_link(
         &self,
         user: &User,
         purpose: TokenPurpose,
         template: Template,
         limited: bool,
+        audit: Option<Record>,
     ) -> Result<(), AuthError> {
         let token = self.mint(purpose, user.email.as_ref());
         // A link nobody can receive is not issued.
@@ -168,7 +185,7 @@ impl AuthService {
         });
         if self
             .store
-            .issue_token(user.id, &token.stored, &mail, since)
+            .issue_token(user.id, &token.stored, &mail, since, audit.as_slice())
             .await?
         {
             self.mail_queued();
@@ -183,8 +200,19 @@ impl AuthService {
     /// `UserNotFound`.
     pub async fn start_password_reset(&self, by: &super::Admin, id: Uuid) -> Result<(), AuthError> {
         let user = self.get_user(by.caller(), id).await?;
-        self.issue_link(&user, TokenPurpose::Reset, Template::ResetPassword, false)
-            .await
+        let requested = Record::new(
+            Event::PasswordResetRequested,
+            Some(by.caller().user.id),
+            Some(user.id),
+        );
+        self.issue_link(
+            &user,
+            TokenPurpose::Reset,
+            Template::ResetPassword,
+            false,
+            Some(requested),
+        )
+        .await
     }
 
     /// `POST /auth/password/reset`: a reset or invitation token sets the
@@ -283,8 +311,9 @@ impl AuthService {
                 "unmailable new address"
             )));
         };
+        let requested = Record::own(Event::EmailChangeRequested, user.id);
         self.store
-            .issue_token(user.id, &token.stored, &mail, None)
+            .issue_token(user.id, &token.stored, &mail, None, &[requested])
             .await?;
         self.mail_queued();
         Ok(())

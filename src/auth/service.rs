@@ -17,6 +17,7 @@ use super::{
     throttle::AddressLimiter,
 };
 use crate::{
+    audit::{Event, Record},
     config::{Config, LifecycleConfig, LoginLimits},
     domain::{
         AccountStatus, Email, Password, Role, TokenPurpose, User, UserName,
@@ -24,7 +25,9 @@ use crate::{
     },
     infra::metrics::{AuthEvent, Metrics},
     mail::{Composer, Template},
-    store::{NewUser, RefreshOutcome, SessionInfo, Store, StoreError, UserChange},
+    store::{
+        AuditFilter, AuditPage, NewUser, RefreshOutcome, SessionInfo, Store, StoreError, UserChange,
+    },
 };
 
 /// Outcomes of the account flows that callers turn into responses.
@@ -213,6 +216,7 @@ impl AuthService {
                 },
                 Some(&token.stored),
                 mail.as_slice(),
+                vec![Record::new(Event::UserRegistered, None, None)],
             )
             .await?;
         self.mail_queued();
@@ -229,7 +233,7 @@ impl AuthService {
     /// `EmailTaken`.
     pub async fn create_user(
         &self,
-        _by: &Admin,
+        by: &Admin,
         email: &Email,
         password: Option<&Password>,
         name: Option<&UserName>,
@@ -257,12 +261,18 @@ impl AuthService {
                     },
                     Some(&token.stored),
                     mail.as_slice(),
+                    vec![Record::new(
+                        Event::UserInvited,
+                        Some(by.caller().user.id),
+                        None,
+                    )],
                 )
                 .await?;
             self.mail_queued();
             return Ok(user);
         };
-        self.create_account(email, password, name, role, email_verified)
+        let created = Record::new(Event::UserCreated, Some(by.caller().user.id), None);
+        self.create_account(email, password, name, role, email_verified, created)
             .await
     }
 
@@ -277,7 +287,8 @@ impl AuthService {
         password: &Password,
     ) -> Result<User, AuthError> {
         // An operator's account: its address is taken on the operator's word.
-        self.create_account(email, password, None, Role::Admin, true)
+        let created = Record::new(Event::UserCreated, None, None).with("by", "operator");
+        self.create_account(email, password, None, Role::Admin, true, created)
             .await
     }
 
@@ -288,6 +299,7 @@ impl AuthService {
         name: Option<&UserName>,
         role: Role,
         email_verified: bool,
+        created: Record,
     ) -> Result<User, AuthError> {
         let hash = self.hasher.hash(password.expose()).await?;
         Ok(self
@@ -303,6 +315,7 @@ impl AuthService {
                 },
                 None,
                 &[],
+                vec![created],
             )
             .await?)
     }
@@ -371,6 +384,22 @@ impl AuthService {
                 )?);
             }
         }
+        let fields: Vec<&str> = [
+            ("email", change.email.is_some()),
+            ("name", change.name.is_some()),
+            ("role", change.role.is_some()),
+            ("status", change.status.is_some()),
+            ("email_verified", change.email_verified.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, set)| set.then_some(field))
+        .collect();
+        let actor = Some(caller.user.id);
+        if !fields.is_empty() {
+            change
+                .audit
+                .push(Record::new(Event::UserUpdated, actor, Some(id)).with("fields", fields));
+        }
         let queues_mail = !change.mails.is_empty();
         let user = self
             .store
@@ -404,8 +433,9 @@ impl AuthService {
         if !caller.may_manage(id) {
             return Err(AuthError::UserNotFound);
         }
+        let deleted = Record::new(Event::UserDeleted, Some(caller.user.id), Some(id));
         self.store
-            .delete_user(id, expected)
+            .delete_user(id, expected, &[deleted])
             .await
             .map_err(AuthError::Store)
     }
@@ -417,7 +447,8 @@ impl AuthService {
     /// `UserNotFound` when there is no such user.
     pub async fn end_user_sessions(&self, by: &Admin, id: Uuid) -> Result<(), AuthError> {
         self.get_user(by.caller(), id).await?;
-        self.end_sessions(id, None).await?;
+        let ended = Record::sessions_ended(Some(by.caller().user.id), id, "admin");
+        self.end_sessions(id, ended).await?;
         Ok(())
     }
 
@@ -486,9 +517,13 @@ impl AuthService {
     ) -> Result<IssuedTokens, AuthError> {
         let email = email.trim().to_lowercase();
         if let Some(secs) = client.ip.and_then(|ip| self.addresses.locked_for(ip)) {
+            self.login_failed(None, "rate_limited").await?;
             return Err(AuthError::RateLimited(secs));
         }
-        self.within_account_budget(&email).await?;
+        if let Err(e) = self.within_account_budget(&email).await {
+            self.login_failed(None, "rate_limited").await?;
+            return Err(e);
+        }
         // An invited account has no password yet: like an unknown email it
         // verifies against the dummy hash, with the same work and answer.
         let found = self
@@ -498,10 +533,12 @@ impl AuthService {
             .filter(|(user, _)| user.status != AccountStatus::Invited);
         let hash = found.as_ref().map(|(_, h)| h.as_str());
         let verified = self.hasher.verify(password, hash).await?;
+        let subject = found.as_ref().map(|(user, _)| user.id);
         let Some((user, _)) = found.filter(|_| verified) else {
             self.store
                 .record_login_failure(&email, self.limits.window)
                 .await?;
+            self.login_failed(subject, "password").await?;
             if let Some(ip) = client.ip {
                 self.addresses.record_failure(ip);
             }
@@ -509,9 +546,11 @@ impl AuthService {
         };
         // Only the right password learns that the account is disabled.
         if user.status == AccountStatus::Disabled {
+            self.login_failed(Some(user.id), "disabled").await?;
             return Err(AuthError::AccountDisabled);
         }
         if self.lifecycle.require_verified_email && !user.email_verified {
+            self.login_failed(Some(user.id), "unverified").await?;
             return Err(AuthError::EmailUnverified);
         }
         self.store.reset_login_failures(&email).await?;
@@ -525,9 +564,16 @@ impl AuthService {
                 self.refresh_ttl,
                 client.user_agent,
                 client.ip.map(|ip| ip.to_string()),
+                &[Record::own(Event::LoginSucceeded, user.id)],
             )
             .await?;
         self.tokens(&user, session.id, refresh_token)
+    }
+
+    /// Records a failed login of `subject` (`None`: not known) for `reason`.
+    async fn login_failed(&self, subject: Option<Uuid>, reason: &str) -> Result<(), AuthError> {
+        let record = Record::new(Event::LoginFailed, None, subject).with("reason", reason);
+        Ok(self.store.record_events(&[record]).await?)
     }
 
     /// Rotates a refresh token into a new pair.
@@ -680,8 +726,14 @@ impl AuthService {
         caller: &Caller,
         refresh_token: Option<&str>,
     ) -> Result<(), AuthError> {
+        let me = caller.user.id;
+        let ended =
+            |session: Uuid| {
+                [Record::sessions_ended(Some(me), me, "logout")
+                    .with("session_id", session.to_string())]
+            };
         self.store
-            .end_session(caller.user.id, caller.session_id)
+            .end_session(me, caller.session_id, &ended(caller.session_id))
             .await?;
         self.event(AuthEvent::Logout);
         if let Some(token) = refresh_token
@@ -689,9 +741,11 @@ impl AuthService {
                 .store
                 .session_of_refresh_token(&hash_refresh_token(token))
                 .await?
-            && owner == caller.user.id
+            && owner == me
         {
-            self.store.end_session(owner, session_id).await?;
+            self.store
+                .end_session(owner, session_id, &ended(session_id))
+                .await?;
         }
         Ok(())
     }
@@ -702,13 +756,15 @@ impl AuthService {
     ///
     /// Storage failures.
     pub async fn logout_all(&self, caller: &Caller) -> Result<(), AuthError> {
-        self.end_sessions(caller.user.id, None).await?;
+        let me = caller.user.id;
+        let ended = Record::sessions_ended(Some(me), me, "logout_all");
+        self.end_sessions(me, ended).await?;
         Ok(())
     }
 
-    /// Ends every session of a user; `keep` survives.
-    async fn end_sessions(&self, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, AuthError> {
-        Ok(self.store.end_sessions(user_id, keep).await?)
+    /// Ends every session of a user; `ended` is recorded when any did.
+    async fn end_sessions(&self, user_id: Uuid, ended: Record) -> Result<u64, AuthError> {
+        Ok(self.store.end_sessions(user_id, None, &[ended]).await?)
     }
 
     /// Ends one of the caller's live sessions.
@@ -717,7 +773,13 @@ impl AuthService {
     ///
     /// `SessionNotFound` when it is not a live session of the caller.
     pub async fn end_session(&self, user_id: Uuid, session_id: Uuid) -> Result<(), AuthError> {
-        if self.store.end_session(user_id, session_id).await? {
+        let ended = Record::sessions_ended(Some(user_id), user_id, "logout")
+            .with("session_id", session_id.to_string());
+        if self
+            .store
+            .end_session(user_id, session_id, &[ended])
+            .await?
+        {
             Ok(())
         } else {
             Err(AuthError::SessionNotFound)
@@ -753,6 +815,10 @@ impl AuthService {
             self.store
                 .record_login_failure(email, self.limits.window)
                 .await?;
+            let failed = Record::new(Event::LoginFailed, Some(user.id), Some(user.id))
+                .with("reason", "password")
+                .with("via", "current_password");
+            self.store.record_events(&[failed]).await?;
             self.event(AuthEvent::LoginFailure);
             Err(AuthError::WrongPassword)
         }
@@ -795,10 +861,45 @@ impl AuthService {
             None,
         )?;
         self.store
-            .change_password_hash(user.id, hash, Some(caller.session_id), mail.as_ref())
+            .change_password_hash(
+                user.id,
+                hash,
+                Some(caller.session_id),
+                mail.as_ref(),
+                vec![Record::own(Event::PasswordChanged, user.id)],
+            )
             .await?;
         self.mail_queued();
         Ok(())
+    }
+
+    /// A page of the audit log, for an admin.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub async fn audit_events(
+        &self,
+        _by: &Admin,
+        filter: &AuditFilter,
+    ) -> Result<AuditPage, AuthError> {
+        Ok(self.store.audit_events(filter).await?)
+    }
+
+    /// A page of the caller's own security log: the events of which its
+    /// account is the subject.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub async fn own_audit_events(
+        &self,
+        caller: &Caller,
+        mut filter: AuditFilter,
+    ) -> Result<AuditPage, AuthError> {
+        filter.user = None;
+        filter.subject = Some(caller.user.id);
+        Ok(self.store.audit_events(&filter).await?)
     }
 
     fn event(&self, event: AuthEvent) {

@@ -102,6 +102,7 @@ pub struct Metrics {
     auth_events: Counter<u64>,
     users_by_role: Arc<Mutex<Vec<(String, i64)>>>,
     mail: Counter<u64>,
+    audit_events: Counter<u64>,
     mail_waiting: Arc<AtomicI64>,
     _gauges: Vec<ObservableGauge<i64>>,
     _in_flight: ObservableUpDownCounter<i64>,
@@ -270,6 +271,10 @@ impl Metrics {
                 .u64_counter("roster.mail")
                 .with_description("Mail delivery attempts, by template and outcome")
                 .build(),
+            audit_events: meter
+                .u64_counter("roster.audit.events")
+                .with_description("Audit events recorded, by event")
+                .build(),
             mail_waiting,
             _gauges: gauges,
             _in_flight: in_flight_counter,
@@ -306,6 +311,11 @@ impl Metrics {
     pub fn auth_event(&self, event: AuthEvent) {
         self.auth_events
             .add(1, &[KeyValue::new("event", event.label())]);
+    }
+
+    /// Counts an audit event, once it is written.
+    pub fn audit_event(&self, event: &'static str) {
+        self.audit_events.add(1, &[KeyValue::new("event", event)]);
     }
 
     /// Counts a delivery attempt of a mail of `template`.

@@ -7,6 +7,7 @@
 //! written with SeaORM or sea-query; the few on the hottest paths opt in to
 //! `prepared`, the one fast path, which keeps its equivalence tests.
 
+mod audit;
 mod error;
 mod listing;
 mod offsets;
@@ -23,6 +24,7 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 
+pub use audit::{AuditFilter, AuditPage, StoredEvent};
 pub use outbox::ClaimedMail;
 pub use sessions::{RefreshOutcome, SessionInfo};
 pub use tokens::NewToken;
@@ -76,6 +78,8 @@ pub struct Store {
     writer_timeout: Duration,
     /// Where offset pages of the default order start (see `offsets`).
     offsets: Arc<offsets::Offsets>,
+    /// Counts the audit events written, when metrics are on.
+    metrics: Option<Arc<crate::infra::metrics::Metrics>>,
 }
 
 impl Store {
@@ -88,7 +92,15 @@ impl Store {
             writer: Arc::default(),
             writer_timeout: Duration::from_secs(5),
             offsets: Arc::default(),
+            metrics: None,
         }
+    }
+
+    /// Counts the audit events it writes in `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Option<Arc<crate::infra::metrics::Metrics>>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Sets how long a writer waits for its turn: the pool's acquire timeout.

@@ -223,6 +223,7 @@ mod tests {
                     },
                     None,
                     &[],
+                    Vec::new(),
                 )
                 .await
                 .unwrap();

@@ -14,7 +14,10 @@ use super::{
     Store, StoreError, now,
     prepared::{Rendered, USER_COLUMNS, UserRow, backend_slot},
 };
-use crate::domain::User;
+use crate::{
+    audit::{Event, Record},
+    domain::User,
+};
 
 /// Session `session_id` of user `user_id`, not revoked and not expired at
 /// `at`: the bearer check's condition on `sessions`, for statements that
@@ -133,7 +136,8 @@ pub enum RefreshOutcome {
 }
 
 impl Store {
-    /// Opens a session with its first refresh token, in one transaction.
+    /// Opens a session with its first refresh token, and records `audit`,
+    /// in one transaction.
     ///
     /// # Errors
     ///
@@ -145,6 +149,7 @@ impl Store {
         ttl: std::time::Duration,
         user_agent: Option<String>,
         ip: Option<String>,
+        audit: &[Record],
     ) -> Result<SessionInfo, StoreError> {
         let at = now();
         let expires_at = chrono::TimeDelta::from_std(ttl)
@@ -172,7 +177,7 @@ impl Store {
         })
         .exec_without_returning(&*txn)
         .await?;
-        txn.commit().await?;
+        self.commit_audited(txn, audit).await?;
         Ok(created.into())
     }
 
@@ -272,9 +277,12 @@ impl Store {
                 RefreshOutcome::RecentlyRotated
             } else {
                 revoke(&*txn, session.id, at).await?;
-                RefreshOutcome::Reused {
+                let reuse = Record::new(Event::RefreshReuseDetected, None, Some(session.user_id))
+                    .with("session_id", session.id.to_string());
+                self.commit_audited(txn, &[reuse]).await?;
+                return Ok(RefreshOutcome::Reused {
                     session_id: session.id,
-                }
+                });
             };
             txn.commit().await?;
             return Ok(outcome);
@@ -323,12 +331,19 @@ impl Store {
         Ok(found.and_then(|(_, s)| s).map(|s| (s.id, s.user_id)))
     }
 
-    /// Ends one live session of a user; false when there is no such live session.
+    /// Ends one live session of a user, recording `audit` with it; false
+    /// (and nothing recorded) when there is no such live session.
     ///
     /// # Errors
     ///
     /// Database failures.
-    pub async fn end_session(&self, user_id: Uuid, session_id: Uuid) -> Result<bool, StoreError> {
+    pub async fn end_session(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        audit: &[Record],
+    ) -> Result<bool, StoreError> {
+        let txn = self.write_transaction().await?;
         let at = now();
         let result = session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::value(at))
@@ -336,17 +351,28 @@ impl Store {
             .filter(session::Column::UserId.eq(user_id))
             .filter(session::Column::RevokedAt.is_null())
             .filter(session::Column::ExpiresAt.gt(at))
-            .exec(&self.db)
+            .exec(&*txn)
             .await?;
-        Ok(result.rows_affected == 1)
+        if result.rows_affected != 1 {
+            return Ok(false);
+        }
+        self.commit_audited(txn, audit).await?;
+        Ok(true)
     }
 
-    /// Ends every live session of a user except `keep`; returns how many.
+    /// Ends every live session of a user except `keep`, recording `audit`
+    /// when any ended; returns how many.
     ///
     /// # Errors
     ///
     /// Database failures.
-    pub async fn end_sessions(&self, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, StoreError> {
+    pub async fn end_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        audit: &[Record],
+    ) -> Result<u64, StoreError> {
+        let txn = self.write_transaction().await?;
         let mut update = session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::value(now()))
             .filter(session::Column::UserId.eq(user_id))
@@ -354,7 +380,11 @@ impl Store {
         if let Some(keep) = keep {
             update = update.filter(session::Column::Id.ne(keep));
         }
-        Ok(update.exec(&self.db).await?.rows_affected)
+        let ended = update.exec(&*txn).await?.rows_affected;
+        if ended > 0 {
+            self.commit_audited(txn, audit).await?;
+        }
+        Ok(ended)
     }
 
     /// A user's live sessions, newest first.

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{Store, StoreError, now, outbox, users::end_sessions_in};
 use crate::{
+    audit::{Event, Record},
     domain::{AccountStatus, TokenPurpose, User},
     mail::QueuedMail,
 };
@@ -104,9 +105,10 @@ async fn spend(
 }
 
 impl Store {
-    /// Issues `token` to user `id` and queues `mail` with it, unless
-    /// `since` is given and the user was issued a token of the same purpose
-    /// after it (then nothing is written and the answer is `false`).
+    /// Issues `token` to user `id` and queues `mail` with it and records
+    /// `audit`, unless `since` is given and the user was issued a token of
+    /// the same purpose after it (then nothing is written and the answer is
+    /// `false`).
     ///
     /// # Errors
     ///
@@ -117,6 +119,7 @@ impl Store {
         token: &NewToken,
         mail: &QueuedMail,
         since: Option<DateTime<Utc>>,
+        audit: &[Record],
     ) -> Result<bool, StoreError> {
         let txn = self.write_transaction().await?;
         // The user row's lock orders two requests for the same account.
@@ -140,7 +143,7 @@ impl Store {
         }
         issue(&*txn, user_id, token).await?;
         outbox::queue(&*txn, std::slice::from_ref(mail)).await?;
-        txn.commit().await?;
+        self.commit_audited(txn, audit).await?;
         Ok(true)
     }
 
@@ -160,12 +163,22 @@ impl Store {
     ) -> Result<Option<User>, StoreError> {
         let txn = self.write_transaction().await?;
         let purposes = [TokenPurpose::Reset, TokenPurpose::Invite];
-        let Some((_, current)) = spend(&*txn, hash, &purposes).await? else {
+        let Some((token, current)) = spend(&*txn, hash, &purposes).await? else {
             return Ok(None);
         };
         let at = now();
         void(&*txn, current.id, &purposes, at).await?;
-        end_sessions_in(&txn, current.id).await?;
+        // The link proves the account's address: its owner acts.
+        let owner = Some(current.id);
+        let via = if token.purpose == TokenPurpose::Invite.as_str() {
+            "invitation"
+        } else {
+            "reset"
+        };
+        let mut audit = vec![Record::own(Event::PasswordReset, current.id).with("via", via)];
+        if end_sessions_in(&txn, current.id).await? > 0 {
+            audit.push(Record::sessions_ended(owner, current.id, "password_reset"));
+        }
         // A reset does not re-enable a disabled account.
         let status = if current.status == AccountStatus::Invited.as_str() {
             AccountStatus::Active.as_str()
@@ -186,7 +199,7 @@ impl Store {
         let user = User::try_from(row)?;
         let mail = compose(&user).map_err(|e| StoreError::Compose(e.to_string()))?;
         outbox::queue(&*txn, mail.as_slice()).await?;
-        txn.commit().await?;
+        self.commit_audited(txn, &audit).await?;
         Ok(Some(user))
     }
 
@@ -208,7 +221,8 @@ impl Store {
             .await?
             .pop()
             .ok_or(StoreError::NotFound)?;
-        txn.commit().await?;
+        self.commit_audited(txn, &[Record::own(Event::EmailVerified, current.id)])
+            .await?;
         Ok(Some(row.try_into()?))
     }
 
@@ -255,7 +269,8 @@ impl Store {
             .ok_or(StoreError::NotFound)?;
         let mails = compose(&old).map_err(|e| StoreError::Compose(e.to_string()))?;
         outbox::queue(&*txn, &mails).await?;
-        txn.commit().await?;
+        self.commit_audited(txn, &[Record::own(Event::EmailChanged, current.id)])
+            .await?;
         Ok(Some(row.try_into()?))
     }
 

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::{NewToken, Store, StoreError, now, on_unique, outbox, prepared::UserRow, tokens};
 use crate::{
+    audit::{Event, Record},
     domain::{AccountStatus, Email, Role, TokenPurpose, User, UserName},
     mail::QueuedMail,
 };
@@ -35,7 +36,8 @@ impl TryFrom<user::Model> for User {
 
 impl Store {
     /// Creates a user; with `token`, issues it to the new user, and queues
-    /// `mails`, all in one transaction.
+    /// `mails` and records `audit` (each about the new user: its id becomes
+    /// their subject), all in one transaction.
     ///
     /// # Errors
     ///
@@ -45,6 +47,7 @@ impl Store {
         new: NewUser<'_>,
         token: Option<&NewToken>,
         mails: &[QueuedMail],
+        audit: Vec<Record>,
     ) -> Result<User, StoreError> {
         let at = now();
         let model = user::ActiveModel {
@@ -68,7 +71,14 @@ impl Store {
             tokens::issue(&*txn, inserted.id, token).await?;
         }
         outbox::queue(&*txn, mails).await?;
-        txn.commit().await?;
+        let audit: Vec<Record> = audit
+            .into_iter()
+            .map(|r| Record {
+                subject_id: Some(inserted.id),
+                ..r
+            })
+            .collect();
+        self.commit_audited(txn, &audit).await?;
         inserted.try_into()
     }
 
@@ -133,6 +143,7 @@ impl Store {
         hash: String,
         keep: Option<Uuid>,
         mail: Option<&QueuedMail>,
+        mut audit: Vec<Record>,
     ) -> Result<(), StoreError> {
         let txn = self.write_transaction().await?;
         let result = user::Entity::update_many()
@@ -161,10 +172,11 @@ impl Store {
         if let Some(keep) = keep {
             sessions = sessions.filter(entity::session::Column::Id.ne(keep));
         }
-        sessions.exec(&*txn).await?;
+        if sessions.exec(&*txn).await?.rows_affected > 0 {
+            audit.push(Record::sessions_ended(Some(id), id, "password_change"));
+        }
         outbox::queue(&*txn, mail.map(std::slice::from_ref).unwrap_or_default()).await?;
-        txn.commit().await?;
-        Ok(())
+        self.commit_audited(txn, &audit).await
     }
 
     /// How many users have each role.
@@ -219,7 +231,11 @@ impl Store {
         change: UserChange,
         expected: Option<DateTime<Utc>>,
     ) -> Result<User, StoreError> {
+        // A role or status change takes the transaction below, which reads
+        // the values it replaces for the audit records.
         if !change.may_remove_admin()
+            && change.role.is_none()
+            && change.status.is_none()
             && change.mails.is_empty()
             && let Some(user) = self.update_user_at_once(id, &change, expected).await?
         {
@@ -238,9 +254,36 @@ impl Store {
         if is_active_admin(&current) && change.may_remove_admin() && admins.len() <= 1 {
             return Err(StoreError::LastAdmin);
         }
+        let mut audit = change.audit.clone();
+        let actor = audit.first().and_then(|r| r.actor_id);
+        match change.status {
+            Some(status) if status.as_str() != current.status => {
+                let event = if status == AccountStatus::Disabled {
+                    Event::UserDisabled
+                } else {
+                    Event::UserEnabled
+                };
+                audit.push(Record::new(event, actor, Some(id)));
+            }
+            _ => {}
+        }
         if change.status == Some(AccountStatus::Disabled) {
             // In the same transaction: a disabled account has no session.
-            end_sessions_in(&txn, id).await?;
+            if end_sessions_in(&txn, id).await? > 0 {
+                audit.push(Record::sessions_ended(actor, id, "disabled"));
+            }
+        }
+        if let Some(role) = change.role
+            && role.as_str() != current.role
+        {
+            for record in &mut audit {
+                if record.event == Event::UserUpdated {
+                    record.details.insert(
+                        "role".into(),
+                        serde_json::json!({"from": current.role, "to": role.as_str()}),
+                    );
+                }
+            }
         }
         outbox::queue(&*txn, &change.mails).await?;
         // `updated_at` always moves forward, so the ETag always changes.
@@ -253,14 +296,14 @@ impl Store {
             .map_err(|e| on_unique(e, StoreError::EmailTaken))?
             .pop()
             .ok_or(StoreError::NotFound)?;
-        txn.commit().await?;
+        self.commit_audited(txn, &audit).await?;
         user.try_into()
     }
 
-    /// [`Self::update_user`] as one `UPDATE … RETURNING`, for a change that
-    /// does not set the role to `user` and so cannot remove an admin: no
-    /// transaction, no read first (on SQLite, every statement is a hop to
-    /// the connection's thread). The row is written only if its
+    /// [`Self::update_user`] as one `UPDATE … RETURNING` and the audit
+    /// insert, for a change that sets no role and so cannot remove an
+    /// admin: no read first (on SQLite, every statement is a hop to the
+    /// connection's thread). The row is written only if its
     /// `updated_at` is before now (and is `expected`, if given), so the
     /// ETag still always changes. `None` when no row was written: no such
     /// user, a stale `If-Match`, or an `updated_at` not before the clock;
@@ -278,19 +321,22 @@ impl Store {
     ) -> Result<Option<User>, StoreError> {
         // The clock is read after the wait for the SQLite writer turn, so
         // the writers that went before have written earlier times.
-        let _turn = self.writer_turn().await?;
+        let txn = self.write_transaction().await?;
         let at = now();
         let mut update = change.update(id, at).filter(user::Column::UpdatedAt.lt(at));
         if let Some(expected) = expected {
             update = update.filter(user::Column::UpdatedAt.eq(expected));
         }
-        update
-            .exec_with_returning(&self.db)
+        let Some(row) = update
+            .exec_with_returning(&*txn)
             .await
             .map_err(|e| on_unique(e, StoreError::EmailTaken))?
             .pop()
-            .map(TryInto::try_into)
-            .transpose()
+        else {
+            return Ok(None);
+        };
+        self.commit_audited(txn, &change.audit).await?;
+        row.try_into().map(Some)
     }
 
     /// Deletes a user and (by cascade) its sessions. With `expected`, only if
@@ -303,6 +349,7 @@ impl Store {
         &self,
         id: Uuid,
         expected: Option<DateTime<Utc>>,
+        audit: &[Record],
     ) -> Result<(), StoreError> {
         let txn = self.write_transaction().await?;
         let admins = lock_admins(&txn).await?;
@@ -311,8 +358,7 @@ impl Store {
             return Err(StoreError::LastAdmin);
         }
         user::Entity::delete_by_id(id).exec(&*txn).await?;
-        txn.commit().await?;
-        Ok(())
+        self.commit_audited(txn, audit).await
     }
 }
 
@@ -332,6 +378,9 @@ pub struct UserChange {
     pub email_verified: Option<bool>,
     /// Mail to queue with the change, in its transaction.
     pub mails: Vec<QueuedMail>,
+    /// Recorded with the change: `user.updated` (the store adds the role's
+    /// `{from, to}` to it), `user.disabled`, `user.enabled`.
+    pub audit: Vec<Record>,
 }
 
 /// A user to create.
@@ -424,14 +473,17 @@ fn is_active_admin(row: &user::Model) -> bool {
 }
 
 /// Ends every live session of user `id` inside `txn`.
-pub(super) async fn end_sessions_in(txn: &DatabaseTransaction, id: Uuid) -> Result<(), StoreError> {
-    entity::session::Entity::update_many()
+pub(super) async fn end_sessions_in(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+) -> Result<u64, StoreError> {
+    Ok(entity::session::Entity::update_many()
         .col_expr(entity::session::Column::RevokedAt, Expr::value(now()))
         .filter(entity::session::Column::UserId.eq(id))
         .filter(entity::session::Column::RevokedAt.is_null())
         .exec(txn)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected)
 }
 
 /// Locks every active admin row (in id order) and returns their ids. Two admins
