@@ -97,6 +97,25 @@ pub enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Print recent audit events as JSON lines, newest first (read from the
+    /// database: no token needed).
+    Audit {
+        /// Only events where this user id is the actor or the subject.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events of this kind, such as `login.failed` (repeatable).
+        #[arg(long)]
+        event: Vec<String>,
+        /// Only events strictly after this RFC 3339 time.
+        #[arg(long)]
+        after: Option<String>,
+        /// Only events strictly before this RFC 3339 time.
+        #[arg(long)]
+        before: Option<String>,
+        /// How many events, 1 to 1000.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+    },
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
     Completions {
         /// The shell.

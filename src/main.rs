@@ -152,8 +152,80 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             email,
             password_stdin,
         } => create_admin(&config, &email, password_stdin).await,
+        Command::Audit {
+            user,
+            event,
+            after,
+            before,
+            limit,
+        } => {
+            let filter = audit_filter(
+                user.as_deref(),
+                &event,
+                after.as_deref(),
+                before.as_deref(),
+                limit,
+            )?;
+            print_audit(&config, &filter).await
+        }
         Command::CheckConfig | Command::Completions { .. } | Command::Man => Ok(()),
     }
+}
+
+/// `roster audit`'s filters, as `GET /audit` reads them.
+fn audit_filter(
+    user: Option<&str>,
+    events: &[String],
+    after: Option<&str>,
+    before: Option<&str>,
+    limit: u32,
+) -> Result<roster::store::AuditFilter, Failure> {
+    let user = user
+        .map(|raw| {
+            uuid::Uuid::parse_str(raw).map_err(|_| {
+                Failure::Usage(format!("invalid --user: `{raw}` is not a user id (a UUID)"))
+            })
+        })
+        .transpose()?;
+    let events = events
+        .iter()
+        .map(|name| {
+            roster::audit::Event::parse(name).ok_or_else(|| {
+                Failure::Usage(format!("invalid --event: `{name}` is not an audit event"))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let bound = |flag: &str, raw: Option<&str>| {
+        roster::domain::listing::time_bound(raw)
+            .map_err(|e| Failure::Usage(format!("invalid --{flag}: it {e}")))
+    };
+    Ok(roster::store::AuditFilter {
+        user,
+        subject: None,
+        events,
+        after: bound("after", after)?,
+        before: bound("before", before)?,
+        cursor: None,
+        per_page: limit,
+    })
+}
+
+/// Prints the newest events that match `filter`, one JSON object a line.
+async fn print_audit(config: &Config, filter: &roster::store::AuditFilter) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let db = Database::connect(&config.database).await?;
+    db.migrate().await?;
+    let store = Store::new(db.conn().clone());
+    let page = store.audit_events(filter).await;
+    db.close().await;
+    let page = page.map_err(|e| Failure::Runtime(e.into()))?;
+    let mut out = std::io::stdout().lock();
+    for event in page.items {
+        let line = serde_json::to_string(&roster::api::audit::AuditEvent::from(event))
+            .map_err(|e| Failure::Runtime(e.into()))?;
+        writeln!(out, "{line}").map_err(|e| Failure::Runtime(e.into()))?;
+    }
+    Ok(())
 }
 
 async fn create_admin(config: &Config, email: &str, password_stdin: bool) -> Result<(), Failure> {

@@ -238,3 +238,55 @@ fn a_man_page_can_be_generated() {
         &text[..200.min(text.len())]
     );
 }
+
+#[test]
+fn audit_prints_recent_events_as_json_lines_with_the_api_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+    let env = [("DATABASE_URL", url.as_str()), ("ROSTER_BCRYPT_COST", "4")];
+    for email in ["one@x.io", "two@x.io"] {
+        let created = roster_with_stdin(
+            &["create-admin", "--email", email, "--password-stdin"],
+            &env,
+            "a fine admin password\n",
+        );
+        assert_eq!(created.status.code(), Some(0), "{created:?}");
+    }
+
+    let out = roster(&["audit", "--event", "user.created"], &env);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines.iter().all(|e| e["event"] == "user.created"
+        && e["actor_id"].is_null()
+        && e["details"]["by"] == "operator"));
+    assert!(
+        lines[0]["at"].as_str() >= lines[1]["at"].as_str(),
+        "newest first"
+    );
+
+    let newest = roster(&["audit", "--limit", "1"], &env);
+    assert_eq!(String::from_utf8(newest.stdout).unwrap().lines().count(), 1);
+    let subject = lines[1]["subject_id"].as_str().unwrap();
+    let of_user = roster(&["audit", "--user", subject], &env);
+    let text = String::from_utf8(of_user.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains(subject));
+    let none = roster(&["audit", "--after", "2999-01-01T00:00:00Z"], &env);
+    assert_eq!(none.status.code(), Some(0));
+    assert!(none.stdout.is_empty());
+
+    for bad in [
+        &["audit", "--event", "user.exploded"][..],
+        &["audit", "--user", "nobody"],
+        &["audit", "--before", "yesterday"],
+        &["audit", "--limit", "0"],
+    ] {
+        let out = roster(bad, &env);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {out:?}");
+    }
+}
