@@ -126,6 +126,25 @@ async fn link_tokens_never_reach_the_logs() {
         lines.iter().any(|l| l.contains("mail sent")),
         "the sender logged its work: {lines:?}"
     );
+    // Each audit event is one JSON line marked `"audit": true`.
+    let audited: Vec<serde_json::Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["audit"] == true)
+        .collect();
+    for event in [
+        "user.registered",
+        "email.verified",
+        "password.reset_requested",
+        "password.reset",
+    ] {
+        assert!(
+            audited
+                .iter()
+                .any(|l| l["event"] == event && l["subject_id"].is_string()),
+            "no audit line for {event}: {audited:?}"
+        );
+    }
     for secret in [verify.as_str(), reset.as_str(), PASSWORD, NEW_PASSWORD] {
         for line in &lines {
             assert!(!line.contains(secret), "a secret leaked into: {line}");
