@@ -21,6 +21,12 @@ pub mod defaults {
     pub const REFRESH_TOKEN_TTL: &str = "2592000";
     /// bcrypt work factor.
     pub const BCRYPT_COST: &str = "12";
+    /// `ROSTER_PASSWORD_HASH`.
+    pub const PASSWORD_HASH: &str = "bcrypt";
+    /// `ROSTER_ARGON2_MEMORY_KIB`: 19 MiB, OWASP's default.
+    pub const ARGON2_MEMORY_KIB: &str = "19456";
+    /// `ROSTER_ARGON2_ITERATIONS`.
+    pub const ARGON2_ITERATIONS: &str = "2";
     /// Largest accepted request body, bytes.
     pub const MAX_BODY_BYTES: &str = "65536";
     /// Failed logins per account within the window.
@@ -155,6 +161,16 @@ pub struct Settings {
     /// bcrypt cost, 4-31.
     #[arg(long, env = "ROSTER_BCRYPT_COST", default_value = defaults::BCRYPT_COST, global = true)]
     pub bcrypt_cost: String,
+    /// The algorithm of new password hashes: `bcrypt` or `argon2id` (both
+    /// always verify; a login on an outdated hash stores a new one).
+    #[arg(long, env = "ROSTER_PASSWORD_HASH", default_value = defaults::PASSWORD_HASH, global = true)]
+    pub password_hash: String,
+    /// argon2id memory per hash, KiB.
+    #[arg(long, env = "ROSTER_ARGON2_MEMORY_KIB", default_value = defaults::ARGON2_MEMORY_KIB, global = true)]
+    pub argon2_memory_kib: String,
+    /// argon2id passes.
+    #[arg(long, env = "ROSTER_ARGON2_ITERATIONS", default_value = defaults::ARGON2_ITERATIONS, global = true)]
+    pub argon2_iterations: String,
     /// Allow open sign-up at `POST /auth/register`.
     #[arg(
         long,
@@ -271,6 +287,9 @@ impl Default for Settings {
             access_token_ttl: defaults::ACCESS_TOKEN_TTL.into(),
             refresh_token_ttl: defaults::REFRESH_TOKEN_TTL.into(),
             bcrypt_cost: defaults::BCRYPT_COST.into(),
+            password_hash: defaults::PASSWORD_HASH.into(),
+            argon2_memory_kib: defaults::ARGON2_MEMORY_KIB.into(),
+            argon2_iterations: defaults::ARGON2_ITERATIONS.into(),
             allow_registration: "true".into(),
             max_body_bytes: defaults::MAX_BODY_BYTES.into(),
             login_max_failures: defaults::LOGIN_MAX_FAILURES.into(),

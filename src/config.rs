@@ -41,6 +41,8 @@ pub struct Config {
     pub jwt: JwtConfig,
     /// bcrypt work factor (4-31).
     pub bcrypt_cost: u32,
+    /// The algorithm new password hashes are made with.
+    pub password_hash: crate::auth::password::Algorithm,
     /// Whether `POST /auth/register` is open.
     pub allow_registration: bool,
     /// Largest accepted request body.
@@ -461,6 +463,26 @@ impl Config {
             )?,
             mail_interval: Duration::from_secs(60),
         };
+        let bcrypt_cost = parse_range("ROSTER_BCRYPT_COST", &s.bcrypt_cost, 4, 31)?;
+        let password_hash = match s.password_hash.trim().to_ascii_lowercase().as_str() {
+            "bcrypt" => crate::auth::password::Algorithm::Bcrypt { cost: bcrypt_cost },
+            "argon2id" => crate::auth::password::Algorithm::Argon2id {
+                // At least 8 KiB, argon2's minimum for one lane; at most 4 GiB.
+                memory_kib: parse_range(
+                    "ROSTER_ARGON2_MEMORY_KIB",
+                    &s.argon2_memory_kib,
+                    8,
+                    4 * 1024 * 1024,
+                )?,
+                iterations: parse_range("ROSTER_ARGON2_ITERATIONS", &s.argon2_iterations, 1, 100)?,
+            },
+            other => {
+                return Err(ConfigError::new(
+                    "ROSTER_PASSWORD_HASH",
+                    format!("`{other}` is not `bcrypt` or `argon2id`"),
+                ));
+            }
+        };
         let audit = AuditConfig {
             retention: Duration::from_secs(
                 86_400
@@ -478,7 +500,8 @@ impl Config {
             database,
             bind,
             jwt,
-            bcrypt_cost: parse_range("ROSTER_BCRYPT_COST", &s.bcrypt_cost, 4, 31)?,
+            bcrypt_cost,
+            password_hash,
             allow_registration: parse_bool("ROSTER_ALLOW_REGISTRATION", &s.allow_registration)?,
             max_body_bytes: parse_range("ROSTER_MAX_BODY_BYTES", &s.max_body_bytes, 1, 1 << 30)?,
             client_timeouts: ClientTimeouts::default(),
@@ -534,6 +557,16 @@ impl Config {
                 self.jwt.refresh_ttl.as_secs().to_string(),
             ),
             ("ROSTER_BCRYPT_COST", self.bcrypt_cost.to_string()),
+            (
+                "ROSTER_PASSWORD_HASH",
+                match self.password_hash {
+                    crate::auth::password::Algorithm::Bcrypt { .. } => "bcrypt".into(),
+                    crate::auth::password::Algorithm::Argon2id {
+                        memory_kib,
+                        iterations,
+                    } => format!("argon2id (m = {memory_kib} KiB, t = {iterations}, p = 1)"),
+                },
+            ),
             (
                 "ROSTER_ALLOW_REGISTRATION",
                 self.allow_registration.to_string(),

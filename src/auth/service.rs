@@ -158,7 +158,7 @@ impl AuthService {
     ) -> anyhow::Result<Self> {
         Ok(Self {
             store,
-            hasher: PasswordHasher::new(config.bcrypt_cost),
+            hasher: PasswordHasher::with(config.password_hash),
             jwt: JwtKeys::from_config(&config.jwt)?,
             refresh_ttl: config.jwt.refresh_ttl,
             allow_registration: config.allow_registration,
@@ -532,9 +532,9 @@ impl AuthService {
             .await?
             .filter(|(user, _)| user.status != AccountStatus::Invited);
         let hash = found.as_ref().map(|(_, h)| h.as_str());
-        let verified = self.hasher.verify(password, hash).await?;
+        let verdict = self.hasher.check(password, hash).await?;
         let subject = found.as_ref().map(|(user, _)| user.id);
-        let Some((user, _)) = found.filter(|_| verified) else {
+        let Some((user, stored)) = found.filter(|_| verdict.matches) else {
             self.store
                 .record_login_failure(&email, self.limits.window)
                 .await?;
@@ -567,7 +567,38 @@ impl AuthService {
                 &[Record::own(Event::LoginSucceeded, user.id)],
             )
             .await?;
+        if verdict.outdated {
+            self.rehash_later(user.id, stored, password);
+        }
         self.tokens(&user, session.id, refresh_token)
+    }
+
+    /// Replaces an outdated hash with one of the configured algorithm, from
+    /// the password a login just proved, after the login's answer. Only if
+    /// the hash is still `stored`: a password change meanwhile wins.
+    fn rehash_later(&self, id: Uuid, stored: String, password: &str) {
+        let hasher = self.hasher.clone();
+        let store = self.store.clone();
+        let password = secrecy::SecretString::from(password.to_owned());
+        tokio::spawn(async move {
+            let outcome = match hasher
+                .hash(secrecy::ExposeSecret::expose_secret(&password))
+                .await
+            {
+                Ok(hash) => store
+                    .replace_password_hash(id, &stored, hash)
+                    .await
+                    .map_err(Into::into),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(true) => tracing::info!(user_id = %id, "password hash upgraded"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(user_id = %id, error = %e, "cannot upgrade a password hash")
+                }
+            }
+        });
     }
 
     /// Records a failed login of `subject` (`None`: not known) for `reason`.

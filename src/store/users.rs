@@ -179,6 +179,29 @@ impl Store {
         self.commit_audited(txn, &audit).await
     }
 
+    /// Replaces user `id`'s password hash `old` with `new`, only if it is
+    /// still `old`; whether it was. Nothing else changes (not `updated_at`:
+    /// the record did not change for its clients).
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn replace_password_hash(
+        &self,
+        id: Uuid,
+        old: &str,
+        new: String,
+    ) -> Result<bool, StoreError> {
+        let _turn = self.writer_turn().await?;
+        let result = user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(new))
+            .filter(user::Column::Id.eq(id))
+            .filter(user::Column::PasswordHash.eq(old))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
     /// How many users have each role.
     ///
     /// # Errors

@@ -21,6 +21,7 @@ mod metrics;
 mod openapi;
 mod pages;
 mod paging_props;
+mod password_hash;
 mod python;
 mod reliability;
 mod shutdown;
