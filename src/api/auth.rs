@@ -431,7 +431,9 @@ impl AuthApi {
         Problems<{ declare::JSON_BODY | declare::RATE_LIMITED | declare::INTERNAL }>,
     > {
         let email = lookup_email_field(body.0.email.as_str()).map_err(ApiError::from)?;
-        self.auth.forgot_password(email, client_info(req).ip)?;
+        self.auth
+            .forgot_password(email, client_info(req).ip)
+            .await?;
         Ok(Accepted::Accepted)
     }
 
@@ -505,7 +507,9 @@ impl AuthApi {
         Problems<{ declare::JSON_BODY | declare::RATE_LIMITED | declare::INTERNAL }>,
     > {
         let email = lookup_email_field(body.0.email.as_str()).map_err(ApiError::from)?;
-        self.auth.resend_verification(email, client_info(req).ip)?;
+        self.auth
+            .resend_verification(email, client_info(req).ip)
+            .await?;
         Ok(Accepted::Accepted)
     }
 

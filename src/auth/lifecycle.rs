@@ -67,12 +67,12 @@ impl AuthService {
 
     /// Counts a request of an unauthenticated lifecycle endpoint against
     /// the client address's login budget.
-    fn spend_address_budget(&self, ip: Option<IpAddr>) -> Result<(), AuthError> {
+    async fn spend_address_budget(&self, ip: Option<IpAddr>) -> Result<(), AuthError> {
         let Some(ip) = ip else { return Ok(()) };
-        if let Some(secs) = self.addresses.locked_for(ip) {
+        if let Some(secs) = self.addresses.locked_for(ip).await? {
             return Err(AuthError::RateLimited(secs));
         }
-        self.addresses.record_failure(ip);
+        self.addresses.record_failure(ip).await?;
         Ok(())
     }
 
@@ -84,12 +84,12 @@ impl AuthService {
     /// # Errors
     ///
     /// `RateLimited` past the client address's budget.
-    pub fn forgot_password(
+    pub async fn forgot_password(
         self: &Arc<Self>,
         email: String,
         ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
-        self.spend_address_budget(ip)?;
+        self.spend_address_budget(ip).await?;
         let this = Arc::clone(self);
         // After the answer, still recorded as the request's.
         tokio::spawn(Context::current().scope(async move {
@@ -124,12 +124,12 @@ impl AuthService {
     /// # Errors
     ///
     /// `RateLimited` past the client address's budget.
-    pub fn resend_verification(
+    pub async fn resend_verification(
         self: &Arc<Self>,
         email: String,
         ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
-        self.spend_address_budget(ip)?;
+        self.spend_address_budget(ip).await?;
         let this = Arc::clone(self);
         tokio::spawn(Context::current().scope(async move {
             if let Err(e) = this.send_verification(&email).await {
@@ -228,7 +228,7 @@ impl AuthService {
         password: &Password,
         ip: Option<IpAddr>,
     ) -> Result<User, AuthError> {
-        self.spend_address_budget(ip)?;
+        self.spend_address_budget(ip).await?;
         let hash = self.hasher.hash(password.expose()).await?;
         let composer = &self.composer;
         let user = self
@@ -253,7 +253,7 @@ impl AuthService {
     ///
     /// `OneTimeTokenInvalid`; `RateLimited` past the client address's budget.
     pub async fn verify_email(&self, token: &str, ip: Option<IpAddr>) -> Result<User, AuthError> {
-        self.spend_address_budget(ip)?;
+        self.spend_address_budget(ip).await?;
         self.store
             .redeem_verify_token(&hash_refresh_token(token))
             .await?
@@ -268,7 +268,7 @@ impl AuthService {
     /// `OneTimeTokenInvalid`, `EmailTaken`; `RateLimited` past the client
     /// address's budget.
     pub async fn confirm_email(&self, token: &str, ip: Option<IpAddr>) -> Result<User, AuthError> {
-        self.spend_address_budget(ip)?;
+        self.spend_address_budget(ip).await?;
         let composer = &self.composer;
         let user = self
             .store

@@ -157,16 +157,17 @@ impl AuthService {
         mail_wake: Arc<tokio::sync::Notify>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
+            addresses: AddressLimiter::new(
+                store.clone(),
+                config.login_limits.max_failures_per_ip,
+                config.login_limits.window,
+            ),
             store,
             hasher: PasswordHasher::with(config.password_hash),
             jwt: JwtKeys::from_config(&config.jwt)?,
             refresh_ttl: config.jwt.refresh_ttl,
             allow_registration: config.allow_registration,
             limits: config.login_limits,
-            addresses: AddressLimiter::new(
-                config.login_limits.max_failures_per_ip,
-                config.login_limits.window,
-            ),
             metrics,
             composer: Composer::new(config.mail.from.clone(), public_url),
             lifecycle: config.lifecycle,
@@ -516,7 +517,11 @@ impl AuthService {
         client: ClientInfo,
     ) -> Result<IssuedTokens, AuthError> {
         let email = email.trim().to_lowercase();
-        if let Some(secs) = client.ip.and_then(|ip| self.addresses.locked_for(ip)) {
+        let address_lock = match client.ip {
+            Some(ip) => self.addresses.locked_for(ip).await?,
+            None => None,
+        };
+        if let Some(secs) = address_lock {
             self.login_failed(None, "rate_limited").await?;
             return Err(AuthError::RateLimited(secs));
         }
@@ -540,7 +545,7 @@ impl AuthService {
                 .await?;
             self.login_failed(subject, "password").await?;
             if let Some(ip) = client.ip {
-                self.addresses.record_failure(ip);
+                self.addresses.record_failure(ip).await?;
             }
             return Err(AuthError::InvalidCredentials);
         };

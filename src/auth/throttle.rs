@@ -1,64 +1,51 @@
-//! Failed logins per client address, counted in memory (per instance).
+//! Failed logins per client address, counted in the database beside the
+//! per-account counters: every instance on one database spends one budget
+//! per address, so N instances do not allow N times the guesses.
 
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{net::IpAddr, time::Duration};
+
+use crate::store::{Store, StoreError};
 
 /// Fixed-window failure counters per client address.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct AddressLimiter {
+    store: Store,
     max: u32,
     window: Duration,
-    counters: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
-/// Above this many tracked addresses, expired windows are swept on insert,
-/// so a scan from many addresses cannot grow the map without bound.
-const SWEEP_AT: usize = 10_000;
-
 impl AddressLimiter {
-    /// A limiter of `max` failures per `window`.
+    /// A limiter of `max` failures per `window`, kept in `store`.
     #[must_use]
-    pub fn new(max: u32, window: Duration) -> Self {
-        Self {
-            max,
-            window,
-            counters: Mutex::new(HashMap::new()),
-        }
+    pub const fn new(store: Store, max: u32, window: Duration) -> Self {
+        Self { store, max, window }
     }
 
     /// Seconds until the address may try again, when it is over the limit.
-    #[must_use]
-    pub fn locked_for(&self, ip: IpAddr) -> Option<u64> {
-        let counters = self
-            .counters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let &(failures, started) = counters.get(&ip)?;
-        let elapsed = started.elapsed();
-        (failures >= self.max && elapsed < self.window)
-            .then(|| self.window.saturating_sub(elapsed).as_secs().max(1))
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn locked_for(&self, ip: IpAddr) -> Result<Option<u64>, StoreError> {
+        self.store
+            .login_locked_for(&key(ip), self.max, self.window)
+            .await
     }
 
     /// Counts a failure.
-    pub fn record_failure(&self, ip: IpAddr) {
-        let mut counters = self
-            .counters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if counters.len() >= SWEEP_AT {
-            let window = self.window;
-            counters.retain(|_, (_, started)| started.elapsed() < window);
-        }
-        let entry = counters.entry(ip).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= self.window {
-            *entry = (0, Instant::now());
-        }
-        entry.0 = entry.0.saturating_add(1);
+    ///
+    /// # Errors
+    ///
+    /// Database failures.
+    pub async fn record_failure(&self, ip: IpAddr) -> Result<(), StoreError> {
+        self.store.record_login_failure(&key(ip), self.window).await
     }
+}
+
+/// The counter's key: `ip:` and the address. An email always holds an `@`
+/// and an address never does, so the two kinds of key cannot meet.
+fn key(ip: IpAddr) -> String {
+    format!("ip:{ip}")
 }
 
 #[cfg(test)]
@@ -66,27 +53,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn locks_after_max_failures_per_address() {
-        let limiter = AddressLimiter::new(2, Duration::from_secs(60));
-        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        limiter.record_failure(a);
-        assert_eq!(limiter.locked_for(a), None);
-        limiter.record_failure(a);
-        assert!(limiter.locked_for(a).is_some_and(|s| (1..=60).contains(&s)));
-        assert_eq!(
-            limiter.locked_for(b),
-            None,
-            "other addresses are unaffected"
-        );
-    }
-
-    #[test]
-    fn windows_expire() {
-        let limiter = AddressLimiter::new(1, Duration::from_millis(20));
-        let a: IpAddr = "::1".parse().unwrap();
-        limiter.record_failure(a);
-        assert!(limiter.locked_for(a).is_some());
-        std::thread::sleep(Duration::from_millis(30));
-        assert_eq!(limiter.locked_for(a), None);
+    fn address_keys_never_look_like_emails() {
+        for ip in ["10.0.0.1", "::1", "2001:db8::ff00:42:8329"] {
+            let key = key(ip.parse().unwrap());
+            assert!(key.starts_with("ip:") && !key.contains('@'), "{key}");
+        }
     }
 }

@@ -330,6 +330,40 @@ async fn the_database_holds_no_plain_password_or_token() {
     }
 }
 
+/// The per-address budget is kept in the database: two instances on one
+/// database spend one budget, on both backends (SQLite: one file).
+#[tokio::test]
+async fn instances_on_one_database_share_the_address_budget() {
+    for backend in backends() {
+        let limit = |s: &mut roster::cli::Settings| s.login_max_failures_per_ip = "4".into();
+        let one = TestApp::spawn_with(&backend, limit).await;
+        let two = one.sibling_with(limit).await;
+        one.register("ann@x.io").await;
+        for (app, email) in [
+            (&one, "a@x.io"),
+            (&two, "b@x.io"),
+            (&one, "c@x.io"),
+            (&two, "d@x.io"),
+        ] {
+            assert_eq!(
+                app.try_login(email, "wrong password").await.status(),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        // Four failures across both: the address is out of budget on each,
+        // even for the right password, and for the lifecycle endpoints.
+        for app in [&one, &two] {
+            let locked = app.try_login("ann@x.io", PASSWORD).await;
+            assert_problem(locked, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
+            let forgot = app
+                .post_json("/auth/password/forgot", &json!({"email": "ann@x.io"}))
+                .await;
+            assert_eq!(forgot.status(), StatusCode::TOO_MANY_REQUESTS);
+        }
+        drop(two);
+    }
+}
+
 /// Regressions found by schemathesis and by hand (fuzz-api/): each was a 500
 /// on Postgres or a wrong answer on SQLite.
 #[tokio::test]
