@@ -27,6 +27,7 @@ fn keys() -> JwtKeys {
         audience: "roster".into(),
         access_ttl: Duration::from_secs(900),
         refresh_ttl: Duration::from_secs(2_592_000),
+        previous: Vec::new(),
     })
     .unwrap()
 }

@@ -146,6 +146,19 @@ pub struct Settings {
     /// PEM Ed25519 or RSA private key: switches signing to EdDSA / RS256 and publishes the JWKS.
     #[arg(long, env = "ROSTER_JWT_PRIVATE_KEY_FILE", global = true)]
     pub jwt_private_key_file: Option<String>,
+    /// Comma-separated HS256 keys of earlier configurations: tokens they
+    /// signed still verify; nothing new is signed with them.
+    #[arg(
+        long,
+        env = "ROSTER_JWT_PREVIOUS_SECRETS",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_previous_secrets: Option<String>,
+    /// Comma-separated PEM private key files of earlier configurations: their
+    /// tokens still verify and their public keys stay in the JWKS.
+    #[arg(long, env = "ROSTER_JWT_PREVIOUS_KEY_FILES", global = true)]
+    pub jwt_previous_key_files: Option<String>,
     /// `iss` claim of issued tokens, required on presented ones.
     #[arg(long, env = "ROSTER_JWT_ISSUER", default_value = defaults::JWT_ISSUER, global = true)]
     pub jwt_issuer: String,
@@ -282,6 +295,8 @@ impl Default for Settings {
             bind: defaults::BIND.into(),
             jwt_secret: None,
             jwt_private_key_file: None,
+            jwt_previous_secrets: None,
+            jwt_previous_key_files: None,
             jwt_issuer: defaults::JWT_ISSUER.into(),
             jwt_audience: defaults::JWT_AUDIENCE.into(),
             access_token_ttl: defaults::ACCESS_TOKEN_TTL.into(),

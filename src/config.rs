@@ -242,6 +242,8 @@ pub struct JwtConfig {
     pub access_ttl: Duration,
     /// Refresh token lifetime.
     pub refresh_ttl: Duration,
+    /// Keys of earlier configurations, for verification only.
+    pub previous: Vec<JwtKey>,
 }
 
 /// The configured signing key.
@@ -366,6 +368,10 @@ impl Config {
             audience: non_empty("ROSTER_JWT_AUDIENCE", &s.jwt_audience)?,
             access_ttl: parse_seconds("ROSTER_ACCESS_TOKEN_TTL", &s.access_token_ttl)?,
             refresh_ttl: parse_seconds("ROSTER_REFRESH_TOKEN_TTL", &s.refresh_token_ttl)?,
+            previous: parse_previous_keys(
+                s.jwt_previous_secrets.as_deref(),
+                s.jwt_previous_key_files.as_deref(),
+            )?,
         };
 
         let login_limits = LoginLimits {
@@ -546,6 +552,10 @@ impl Config {
             ),
             ("ROSTER_BIND", self.bind.to_string()),
             ("ROSTER_JWT_SECRET / ROSTER_JWT_PRIVATE_KEY_FILE", key),
+            (
+                "ROSTER_JWT_PREVIOUS_SECRETS / ROSTER_JWT_PREVIOUS_KEY_FILES",
+                previous_keys(&self.jwt.previous),
+            ),
             ("ROSTER_JWT_ISSUER", self.jwt.issuer.clone()),
             ("ROSTER_JWT_AUDIENCE", self.jwt.audience.clone()),
             (
@@ -683,26 +693,79 @@ fn parse_backend(url: &str) -> Result<Backend, ConfigError> {
     }
 }
 
+/// The keys of `ROSTER_JWT_PREVIOUS_SECRETS` and
+/// `ROSTER_JWT_PREVIOUS_KEY_FILES`, each a comma-separated list.
+/// The previous keys as `check-config` shows them: secrets counted, files named.
+fn previous_keys(keys: &[JwtKey]) -> String {
+    if keys.is_empty() {
+        return "(none)".to_owned();
+    }
+    keys.iter()
+        .map(|key| match key {
+            JwtKey::Secret(_) | JwtKey::Generated(_) => "HS256 [redacted]".to_owned(),
+            JwtKey::PrivateKey {
+                algorithm, path, ..
+            } => format!("{algorithm:?} with {}", path.display()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn parse_previous_keys(
+    secrets: Option<&str>,
+    files: Option<&str>,
+) -> Result<Vec<JwtKey>, ConfigError> {
+    let items = |list: Option<&str>| -> Vec<String> {
+        list.unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(ToOwned::to_owned)
+            .collect()
+    };
+    let mut keys = Vec::new();
+    for secret in items(secrets) {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError::new(
+                "ROSTER_JWT_PREVIOUS_SECRETS",
+                format!(
+                    "each must be at least {MIN_SECRET_BYTES} bytes (one has {})",
+                    secret.len()
+                ),
+            ));
+        }
+        keys.push(JwtKey::Secret(SecretString::from(secret)));
+    }
+    for path in items(files) {
+        keys.push(read_key_file("ROSTER_JWT_PREVIOUS_KEY_FILES", &path)?);
+    }
+    Ok(keys)
+}
+
+/// A PEM Ed25519 or RSA private key file, for `setting`.
+fn read_key_file(setting: &'static str, path: &str) -> Result<JwtKey, ConfigError> {
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(setting, format!("cannot read `{path}`: {e}")))?;
+    let algorithm = if EncodingKey::from_ed_pem(pem.as_bytes()).is_ok() {
+        Algorithm::EdDSA
+    } else if EncodingKey::from_rsa_pem(pem.as_bytes()).is_ok() {
+        Algorithm::RS256
+    } else {
+        return Err(ConfigError::new(
+            setting,
+            format!("`{path}` is not a PEM Ed25519 or RSA private key"),
+        ));
+    };
+    Ok(JwtKey::PrivateKey {
+        algorithm,
+        path: PathBuf::from(path),
+        pem: SecretString::from(pem),
+    })
+}
+
 fn parse_jwt_key(secret: Option<&str>, key_file: Option<&str>) -> Result<JwtKey, ConfigError> {
     if let Some(path) = key_file.filter(|p| !p.is_empty()) {
-        const SETTING: &str = "ROSTER_JWT_PRIVATE_KEY_FILE";
-        let pem = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(SETTING, format!("cannot read `{path}`: {e}")))?;
-        let algorithm = if EncodingKey::from_ed_pem(pem.as_bytes()).is_ok() {
-            Algorithm::EdDSA
-        } else if EncodingKey::from_rsa_pem(pem.as_bytes()).is_ok() {
-            Algorithm::RS256
-        } else {
-            return Err(ConfigError::new(
-                SETTING,
-                format!("`{path}` is not a PEM Ed25519 or RSA private key"),
-            ));
-        };
-        return Ok(JwtKey::PrivateKey {
-            algorithm,
-            path: PathBuf::from(path),
-            pem: SecretString::from(pem),
-        });
+        return read_key_file("ROSTER_JWT_PRIVATE_KEY_FILE", path);
     }
     match secret {
         Some(s) if s.len() < MIN_SECRET_BYTES => Err(ConfigError::new(
@@ -907,6 +970,14 @@ mod tests {
             (
                 "ROSTER_JWT_PRIVATE_KEY_FILE",
                 Box::new(|s| s.jwt_private_key_file = Some("/nonexistent/key.pem".into())),
+            ),
+            (
+                "ROSTER_JWT_PREVIOUS_SECRETS",
+                Box::new(|s| s.jwt_previous_secrets = Some("too-short, also".into())),
+            ),
+            (
+                "ROSTER_JWT_PREVIOUS_KEY_FILES",
+                Box::new(|s| s.jwt_previous_key_files = Some("/nonexistent/old.pem".into())),
             ),
             (
                 "ROSTER_BCRYPT_COST",

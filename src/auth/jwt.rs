@@ -63,37 +63,33 @@ pub struct JwtKeys {
     audience: String,
     ttl: Duration,
     verified: Arc<VerifiedTokens>,
+    /// Keys of earlier configurations, by `kid`: they verify, never sign.
+    previous: Vec<(String, DecodingKey, Validation)>,
 }
 
-impl std::fmt::Debug for JwtKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtKeys")
-            .field("algorithm", &self.algorithm)
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
-    }
+/// One configured key's parts.
+struct KeyParts {
+    algorithm: Algorithm,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    kid: String,
+    jwk: Option<Jwk>,
 }
 
-impl JwtKeys {
-    /// Builds the keys from the configuration.
-    ///
-    /// # Errors
-    ///
-    /// When the private key cannot be used.
-    pub fn from_config(config: &JwtConfig) -> anyhow::Result<Self> {
-        let (algorithm, encoding, decoding, kid, jwks) = match &config.key {
+impl KeyParts {
+    fn of(key: &JwtKey) -> anyhow::Result<Self> {
+        Ok(match key {
             JwtKey::Secret(secret) | JwtKey::Generated(secret) => {
                 let bytes = secret.expose_secret().as_bytes();
                 // A key id that names the key without revealing it.
                 let digest = Sha256::digest([b"roster-kid:".as_slice(), bytes].concat());
-                let kid = format!("hs256-{}", hex(&digest[..8]));
-                (
-                    Algorithm::HS256,
-                    EncodingKey::from_secret(bytes),
-                    DecodingKey::from_secret(bytes),
-                    kid,
-                    None,
-                )
+                Self {
+                    algorithm: Algorithm::HS256,
+                    encoding: EncodingKey::from_secret(bytes),
+                    decoding: DecodingKey::from_secret(bytes),
+                    kid: format!("hs256-{}", hex(&digest[..8])),
+                    jwk: None,
+                }
             }
             JwtKey::PrivateKey { algorithm, pem, .. } => {
                 let pem = pem.expose_secret().as_bytes();
@@ -114,21 +110,62 @@ impl JwtKeys {
                     _ => KeyAlgorithm::RS256,
                 });
                 let decoding = DecodingKey::from_jwk(&jwk).context("public key")?;
-                (
-                    *algorithm,
+                Self {
+                    algorithm: *algorithm,
                     encoding,
                     decoding,
                     kid,
-                    Some(JwkSet { keys: vec![jwk] }),
-                )
+                    jwk: Some(jwk),
+                }
             }
+        })
+    }
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeys")
+            .field("algorithm", &self.algorithm)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtKeys {
+    /// Builds the keys from the configuration.
+    ///
+    /// # Errors
+    ///
+    /// When the private key cannot be used.
+    pub fn from_config(config: &JwtConfig) -> anyhow::Result<Self> {
+        let KeyParts {
+            algorithm,
+            encoding,
+            decoding,
+            kid,
+            jwk,
+        } = KeyParts::of(&config.key)?;
+        let validation_for = |algorithm: Algorithm| {
+            let mut validation = Validation::new(algorithm);
+            validation.leeway = LEEWAY_SECS;
+            validation.validate_nbf = true;
+            validation.set_issuer(&[&config.issuer]);
+            validation.set_audience(&[&config.audience]);
+            validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+            validation
         };
-        let mut validation = Validation::new(algorithm);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_nbf = true;
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        let mut public_keys: Vec<Jwk> = jwk.into_iter().collect();
+        let mut previous = Vec::new();
+        for key in &config.previous {
+            let parts = KeyParts::of(key).context("a previous JWT key")?;
+            if parts.kid == kid {
+                continue;
+            }
+            public_keys.extend(parts.jwk);
+            previous.push((parts.kid, parts.decoding, validation_for(parts.algorithm)));
+        }
+        let jwks = (!public_keys.is_empty()).then_some(JwkSet { keys: public_keys });
+        let validation = validation_for(algorithm);
         Ok(Self {
             algorithm,
             kid,
@@ -140,6 +177,7 @@ impl JwtKeys {
             audience: config.audience.clone(),
             ttl: config.access_ttl,
             verified: Arc::default(),
+            previous,
         })
     }
 
@@ -202,11 +240,27 @@ impl JwtKeys {
             }
             return Ok(claims);
         }
-        let claims =
-            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims;
+        let (decoding, validation) = self.key_of(token);
+        let claims = jsonwebtoken::decode::<Claims>(token, decoding, validation)?.claims;
         self.verified
             .insert(token, &claims, now.saturating_sub(self.validation.leeway));
         Ok(claims)
+    }
+}
+
+impl JwtKeys {
+    /// The key a token names by `kid`: the current one, or a previous one.
+    /// With no previous key the header is not even read.
+    fn key_of(&self, token: &str) -> (&DecodingKey, &Validation) {
+        if !self.previous.is_empty()
+            && let Ok(header) = jsonwebtoken::decode_header(token)
+            && let Some(kid) = header.kid
+            && let Some((_, decoding, validation)) =
+                self.previous.iter().find(|(known, _, _)| *known == kid)
+        {
+            return (decoding, validation);
+        }
+        (&self.decoding, &self.validation)
     }
 }
 
@@ -277,6 +331,7 @@ mod tests {
             audience: "roster".into(),
             access_ttl: Duration::from_secs(900),
             refresh_ttl: Duration::from_secs(3600),
+            previous: Vec::new(),
         }
     }
 

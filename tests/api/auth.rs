@@ -964,3 +964,90 @@ async fn bootstrap_admin_can_log_in_as_admin() {
         );
     }
 }
+
+/// Keys roll over without logging anyone out: a new key signs, the previous
+/// one still verifies (and stays in the JWKS), across instances on one
+/// database while a client refreshes.
+#[tokio::test]
+async fn signing_keys_roll_over_across_instances_without_logging_anyone_out() {
+    const OLD: &str = "the-old-signing-secret-the-old-signing-secret";
+    const NEW: &str = "the-new-signing-secret-the-new-signing-secret";
+    let backend = &backends()[0];
+    let old = TestApp::spawn_with(backend, |s| s.jwt_secret = Some(OLD.into())).await;
+    let (_, tokens) = old.signed_up("ann@x.io").await;
+    let rolled = |s: &mut roster::cli::Settings| {
+        s.jwt_secret = Some(NEW.into());
+        s.jwt_previous_secrets = Some(OLD.into());
+    };
+    let new = old.sibling_with(rolled).await;
+    // The old token works on the rolled instance, and refreshes there.
+    assert_eq!(
+        new.get_auth("/users/me", &tokens.access).await.status(),
+        StatusCode::OK
+    );
+    let pair: Value = new
+        .post_json("/auth/refresh", &json!({"refresh_token": tokens.refresh}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let fresh = pair["access_token"].as_str().unwrap();
+    assert_ne!(
+        jsonwebtoken::decode_header(fresh).unwrap().kid,
+        jsonwebtoken::decode_header(&tokens.access).unwrap().kid,
+        "the new key signs"
+    );
+    assert_eq!(
+        new.get_auth("/users/me", fresh).await.status(),
+        StatusCode::OK
+    );
+    // The old instance restarted with the new configuration: both verify.
+    let restarted = old.sibling_with(rolled).await;
+    for token in [tokens.access.as_str(), fresh] {
+        assert_eq!(
+            restarted.get_auth("/users/me", token).await.status(),
+            StatusCode::OK
+        );
+    }
+    // Once the old key is dropped, its tokens stop working.
+    let dropped = old.sibling_with(|s| s.jwt_secret = Some(NEW.into())).await;
+    assert_eq!(
+        dropped.get_auth("/users/me", &tokens.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        dropped.get_auth("/users/me", fresh).await.status(),
+        StatusCode::OK
+    );
+
+    // With key files, the previous public key stays in the JWKS.
+    let dir = tempfile::tempdir().unwrap();
+    let (k1, k2) = (dir.path().join("k1.pem"), dir.path().join("k2.pem"));
+    std::fs::write(&k1, ed25519_pem()).unwrap();
+    std::fs::write(&k2, ed25519_pem()).unwrap();
+    let first = TestApp::spawn_with(backend, |s| {
+        s.jwt_private_key_file = Some(k1.display().to_string());
+    })
+    .await;
+    let (_, tokens) = first.signed_up("bo@x.io").await;
+    let second = first
+        .sibling_with(|s| {
+            s.jwt_private_key_file = Some(k2.display().to_string());
+            s.jwt_previous_key_files = Some(k1.display().to_string());
+        })
+        .await;
+    let jwks: Value = second
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "{jwks}");
+    let (_, claims) =
+        verify_with_jwks(&second, &tokens.access, jsonwebtoken::Algorithm::EdDSA).await;
+    assert!(claims["sub"].is_string());
+    assert_eq!(
+        second.get_auth("/users/me", &tokens.access).await.status(),
+        StatusCode::OK
+    );
+}
