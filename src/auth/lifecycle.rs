@@ -89,12 +89,30 @@ impl AuthService {
         email: String,
         ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
+        self.after_the_answer(ip, "cannot send a reset link", |this| async move {
+            this.send_reset(&email).await
+        })
+        .await
+    }
+
+    /// Spends the address's budget, then runs `work` after the answer (so
+    /// the answer takes the same time whatever `work` finds), in the
+    /// request's audit context; a failure of `work` is logged as `failure`.
+    async fn after_the_answer<W, F>(
+        self: &Arc<Self>,
+        ip: Option<IpAddr>,
+        failure: &'static str,
+        work: W,
+    ) -> Result<(), AuthError>
+    where
+        W: FnOnce(Arc<Self>) -> F + Send + 'static,
+        F: Future<Output = Result<(), AuthError>> + Send + 'static,
+    {
         self.spend_address_budget(ip).await?;
         let this = Arc::clone(self);
-        // After the answer, still recorded as the request's.
         tokio::spawn(Context::current().scope(async move {
-            if let Err(e) = this.send_reset(&email).await {
-                tracing::warn!(error = %e, "cannot send a reset link");
+            if let Err(e) = work(this).await {
+                tracing::warn!(error = %e, "{failure}");
             }
         }));
         Ok(())
@@ -129,14 +147,10 @@ impl AuthService {
         email: String,
         ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
-        self.spend_address_budget(ip).await?;
-        let this = Arc::clone(self);
-        tokio::spawn(Context::current().scope(async move {
-            if let Err(e) = this.send_verification(&email).await {
-                tracing::warn!(error = %e, "cannot send a verification link");
-            }
-        }));
-        Ok(())
+        self.after_the_answer(ip, "cannot send a verification link", |this| async move {
+            this.send_verification(&email).await
+        })
+        .await
     }
 
     async fn send_verification(&self, email: &str) -> Result<(), AuthError> {
