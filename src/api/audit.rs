@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     ApiTags,
-    error::{ApiError, FieldError, Problems, declare},
+    error::{ApiError, FieldError, Problems, declare, query_check},
     json::{Json, WriteJson},
     params::{Bounded, DateTimeText},
     security::BearerAuth,
@@ -135,9 +135,11 @@ impl AuditApi {
         let admin = auth.admin()?;
         let mut errors = Vec::new();
         let user = user.0.as_deref().and_then(|raw| {
-            Uuid::parse_str(raw)
-                .map_err(|_| errors.push(FieldError::query("user", "must be a user id (a UUID)")))
-                .ok()
+            query_check(
+                &mut errors,
+                "user",
+                Uuid::parse_str(raw).map_err(|_| "must be a user id (a UUID)"),
+            )
         });
         let mut filter = parse_filter(
             &mut errors,
@@ -204,32 +206,34 @@ fn parse_filter(
     cursor: &Option<String>,
     per_page: Option<AuditPerPage>,
 ) -> AuditFilter {
-    let mut kinds = Vec::new();
-    for name in events {
-        match Event::parse(name) {
-            Some(kind) => kinds.push(kind),
-            None => errors.push(FieldError::query(
+    let kinds = events
+        .iter()
+        .filter_map(|name| {
+            query_check(
+                errors,
                 "event",
-                "must be an audit event name such as `login.failed`",
-            )),
-        }
-    }
-    let mut bound = |param: &'static str, raw: &Option<DateTimeText>| {
-        listing::time_bound(raw.as_ref().map(|t| t.0.as_str()))
-            .map_err(|message| errors.push(FieldError::query(param, message)))
-            .ok()
-            .flatten()
-    };
-    let after = bound("after", after);
-    let before = bound("before", before);
-    let cursor = cursor.as_deref().and_then(|raw| {
-        AuditFilter::cursor_of(raw).or_else(|| {
-            errors.push(FieldError::query(
-                "cursor",
-                "must be a `next_cursor` from a previous page",
-            ));
-            None
+                Event::parse(name).ok_or("must be an audit event name such as `login.failed`"),
+            )
         })
+        .collect();
+    let after = query_check(
+        errors,
+        "after",
+        listing::time_bound(after.as_ref().map(|t| t.0.as_str())),
+    )
+    .flatten();
+    let before = query_check(
+        errors,
+        "before",
+        listing::time_bound(before.as_ref().map(|t| t.0.as_str())),
+    )
+    .flatten();
+    let cursor = cursor.as_deref().and_then(|raw| {
+        query_check(
+            errors,
+            "cursor",
+            AuditFilter::cursor_of(raw).ok_or("must be a `next_cursor` from a previous page"),
+        )
     });
     let per_page = AuditPerPage::value_or_default(per_page, "per_page", PER_PAGE_RANGE)
         .map_err(|e| errors.push(e))

@@ -92,6 +92,19 @@ impl FieldError {
     }
 }
 
+/// `parsed`'s value, or `None` with its message added to `errors` as a
+/// problem of the query parameter `param`: every bad parameter is reported,
+/// not only the first.
+pub fn query_check<T>(
+    errors: &mut Vec<FieldError>,
+    param: &str,
+    parsed: Result<T, &'static str>,
+) -> Option<T> {
+    parsed
+        .map_err(|message| errors.push(FieldError::query(param, message)))
+        .ok()
+}
+
 /// Every failure an endpoint can answer with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

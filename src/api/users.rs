@@ -16,7 +16,7 @@ use super::{
     ApiTags,
     auth::NoContent,
     body::{JsonBody, MergePatch},
-    error::{ApiError, FieldError, Problems, declare},
+    error::{ApiError, FieldError, Problems, declare, query_check},
     json::{Json, WriteJson, write_str},
     params::{
         Bounded, DateTimeText, EmailText, NameText, OneOf, PasswordText, Roles, Statuses, Text,
@@ -775,16 +775,6 @@ fn etag_listed(header: &str, tag: &str, weak: bool) -> bool {
         };
         candidate == "*" || candidate == tag
     })
-}
-
-fn query_check<T>(
-    errors: &mut Vec<FieldError>,
-    param: &str,
-    parsed: Result<T, &'static str>,
-) -> Option<T> {
-    parsed
-        .map_err(|message| errors.push(FieldError::query(param, message)))
-        .ok()
 }
 
 /// The `Link` header of a list page.
