@@ -800,7 +800,7 @@ impl AuthService {
 
     /// Ends every session of a user; `ended` is recorded when any did.
     async fn end_sessions(&self, user_id: Uuid, ended: Record) -> Result<u64, AuthError> {
-        Ok(self.store.end_sessions(user_id, None, &[ended]).await?)
+        Ok(self.store.end_sessions(user_id, &[ended]).await?)
     }
 
     /// Ends one of the caller's live sessions.

@@ -29,7 +29,7 @@ pub(super) async fn write(conn: &impl ConnectionTrait, records: &[Record]) -> Re
         ip: Set(context.ip.map(|ip| ip.to_string())),
         user_agent: Set(context.user_agent(crate::domain::limits::USER_AGENT_MAX_CHARS)),
         request_id: Set(context.request_id.clone()),
-        details: Set(serde_json::Value::Object(r.details.clone()).to_string()),
+        details: Set(serde_json::to_string(&r.details).unwrap_or_else(|_| "{}".to_owned())),
     });
     audit_event::Entity::insert_many(rows)
         .exec_without_returning(conn)
@@ -74,7 +74,7 @@ impl Store {
                 actor_id = record.actor_id.map(tracing::field::display),
                 subject_id = record.subject_id.map(tracing::field::display),
                 ip = context.ip.map(tracing::field::display),
-                details = %serde_json::Value::Object(record.details.clone()),
+                details = serde_json::to_string(&record.details).unwrap_or_default(),
                 "audit event"
             );
             if let Some(metrics) = &self.metrics {

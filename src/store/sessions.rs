@@ -360,27 +360,15 @@ impl Store {
         Ok(true)
     }
 
-    /// Ends every live session of a user except `keep`, recording `audit`
-    /// when any ended; returns how many.
+    /// Ends every live session of a user, recording `audit` when any ended;
+    /// returns how many.
     ///
     /// # Errors
     ///
     /// Database failures.
-    pub async fn end_sessions(
-        &self,
-        user_id: Uuid,
-        keep: Option<Uuid>,
-        audit: &[Record],
-    ) -> Result<u64, StoreError> {
+    pub async fn end_sessions(&self, user_id: Uuid, audit: &[Record]) -> Result<u64, StoreError> {
         let txn = self.write_transaction().await?;
-        let mut update = session::Entity::update_many()
-            .col_expr(session::Column::RevokedAt, Expr::value(now()))
-            .filter(session::Column::UserId.eq(user_id))
-            .filter(session::Column::RevokedAt.is_null());
-        if let Some(keep) = keep {
-            update = update.filter(session::Column::Id.ne(keep));
-        }
-        let ended = update.exec(&*txn).await?.rows_affected;
+        let ended = super::users::end_sessions_in(&txn, user_id).await?;
         if ended > 0 {
             self.commit_audited(txn, audit).await?;
         }

@@ -47,13 +47,7 @@ fn find<'a>(events: &'a [Value], event: &str, pick: impl Fn(&Value) -> bool) -> 
 async fn every_flow_records_its_events_without_secrets() {
     for backend in backends() {
         let sink = MailSink::start().await;
-        let url = sink.url();
-        let app = TestApp::spawn_configured(
-            &backend,
-            |s| s.smtp_url = Some(url),
-            |c| c.mail.poll_interval = Duration::from_millis(200),
-        )
-        .await;
+        let app = crate::mail_flows::app_with(&backend, &sink, |_| {}).await;
         let admin = app.login_admin().await;
         let admin_id = app.me(&admin.access).await["id"]
             .as_str()

@@ -17,8 +17,8 @@ const VERIFY: &str = "/account/verify-email?token=";
 const INVITE: &str = "/account/accept-invite?token=";
 const CONFIRM: &str = "/account/confirm-email?token=";
 
-/// An app that mails through `sink`, retrying after a second.
-async fn app_with(
+/// An app that mails through `sink`, retrying after half a second.
+pub async fn app_with(
     backend: &crate::helpers::Backend,
     sink: &MailSink,
     edit: impl FnOnce(&mut roster::cli::Settings),

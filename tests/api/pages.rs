@@ -2,8 +2,6 @@
 //! the link from a real mail, and plain HTTP checks every way a form post
 //! can go wrong; hostile bodies on the lifecycle endpoints get problems.
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -19,13 +17,7 @@ const INVITE: &str = "/account/accept-invite?token=";
 const VERIFY: &str = "/account/verify-email?token=";
 
 async fn app_with(backend: &crate::helpers::Backend, sink: &MailSink) -> TestApp {
-    let url = sink.url();
-    TestApp::spawn_configured(
-        backend,
-        |s| s.smtp_url = Some(url),
-        |c| c.mail.poll_interval = Duration::from_millis(200),
-    )
-    .await
+    crate::mail_flows::app_with(backend, sink, |_| {}).await
 }
 
 async fn login(app: &TestApp, email: &str, password: &str) -> StatusCode {
